@@ -1,0 +1,420 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/spf13/cobra"
+
+	"github.com/openbis/provision/executors"
+	"github.com/openbis/provision/plan"
+)
+
+// options are the flags plan and apply share.
+type options struct {
+	host        string
+	vars        []string
+	varFiles    []string
+	json        bool
+	noColor     bool
+	statePath   string
+	lockPath    string
+	lockTimeout time.Duration
+	refresh     bool
+	out         string
+	dockerHost  string
+	bus         string
+}
+
+func (o *options) register(cmd *cobra.Command, apply bool) {
+	f := cmd.Flags()
+	f.StringVar(&o.host, "host", "", "host block to converge (default: this machine's host name)")
+	f.StringArrayVar(&o.vars, "var", nil, "set a variable: NAME=VALUE (repeatable)")
+	f.StringArrayVar(&o.varFiles, "var-file", nil, "read variables from an HCL file (repeatable)")
+	f.BoolVar(&o.json, "json", false, "print one JSON object per line")
+	f.BoolVar(&o.noColor, "no-color", false, "never colour the output (NO_COLOR does the same)")
+	f.StringVar(&o.statePath, "state", plan.DefaultStatePath, "state file recording what provision manages")
+	f.BoolVar(&o.refresh, "refresh", false, "ask registries whether pulled tags moved (network)")
+	f.StringVar(&o.dockerHost, "docker-host", "", "Docker Engine address (default: DOCKER_HOST or the local socket)")
+	f.StringVar(&o.bus, "bus", "", "system D-Bus address (default: DBUS_SYSTEM_BUS_ADDRESS or the local bus)")
+	if apply {
+		f.StringVar(&o.lockPath, "lock-file", plan.DefaultLockPath, "lock serialising applies on this host")
+		f.DurationVar(&o.lockTimeout, "lock-timeout", 0, "give up waiting for another apply after this long (0: wait)")
+	} else {
+		f.StringVarP(&o.out, "out", "o", "", "save the plan to this file for a later `apply FILE`")
+	}
+	cmd.RegisterFlagCompletionFunc("host", completeHosts(o))
+	cmd.ValidArgsFunction = completeSpecFiles
+}
+
+func (o *options) inputs() plan.Inputs {
+	return plan.Inputs{Vars: o.vars, VarFiles: o.varFiles, Environ: os.Environ()}
+}
+
+func (o *options) target() plan.Target {
+	return plan.Target{DockerHost: o.dockerHost, Bus: o.bus, Refresh: o.refresh}
+}
+
+// ui writes human or JSON output for one command.
+type ui struct {
+	out, err io.Writer
+	json     bool
+	colors   plan.Colors
+}
+
+func (o *options) ui(cmd *cobra.Command) *ui {
+	u := &ui{out: cmd.OutOrStdout(), err: cmd.ErrOrStderr(), json: o.json}
+	if !o.json && useColor(u.out, o.noColor) {
+		u.colors = plan.ANSI
+	}
+	return u
+}
+
+func (u *ui) output() *executors.Output {
+	out := &executors.Output{W: u.out, JSON: u.json}
+	if f, ok := u.out.(*os.File); ok && u.colors != (plan.Colors{}) {
+		out.FD, out.Terminal = f.Fd(), true
+	}
+	return out
+}
+
+// diagnostics prints HCL diagnostics with snippets, or as JSON lines.
+func (u *ui) diagnostics(src *plan.Source, diags hcl.Diagnostics) {
+	if len(diags) == 0 {
+		return
+	}
+	if u.json {
+		enc := json.NewEncoder(u.out)
+		for _, d := range diags {
+			line := map[string]any{"type": "diagnostic", "severity": severity(d.Severity), "summary": d.Summary, "detail": d.Detail}
+			if d.Subject != nil {
+				line["range"] = map[string]any{"filename": d.Subject.Filename,
+					"start": map[string]int{"line": d.Subject.Start.Line, "column": d.Subject.Start.Column},
+					"end":   map[string]int{"line": d.Subject.End.Line, "column": d.Subject.End.Column}}
+			}
+			enc.Encode(line)
+		}
+		return
+	}
+	w := hcl.NewDiagnosticTextWriter(u.err, src.Parser.Files(), 100, u.colors != (plan.Colors{}))
+	w.WriteDiagnostics(diags)
+}
+
+func severity(s hcl.DiagnosticSeverity) string {
+	if s == hcl.DiagWarning {
+		return "warning"
+	}
+	return "error"
+}
+
+// fail reports an error in the command's format and returns exit 1.
+func (u *ui) fail(err error) error {
+	if u.json {
+		json.NewEncoder(u.out).Encode(map[string]string{"type": "error", "message": err.Error()})
+	} else {
+		fmt.Fprintf(u.err, "%sError:%s %v\n", u.colors.Delete+u.colors.Bold, u.colors.Reset, err)
+	}
+	return exitCode(exitError)
+}
+
+// load decodes the spec (or a saved plan's spec) and picks the host.
+func (o *options) load(u *ui, arg string) (*plan.Source, *plan.Saved, plan.Inputs, error) {
+	in := o.inputs()
+	b, err := os.ReadFile(arg)
+	if err != nil {
+		return nil, nil, in, u.fail(fmt.Errorf("read %s: %w", arg, err))
+	}
+	var saved *plan.Saved
+	filename := arg
+	if plan.IsSaved(b) {
+		if saved, err = plan.ReadSaved(b); err != nil {
+			return nil, nil, in, u.fail(fmt.Errorf("%s: %w", arg, err))
+		}
+		if len(o.vars)+len(o.varFiles) > 0 || o.host != "" {
+			return nil, nil, in, u.fail(fmt.Errorf("%s is a saved plan: it carries its variables and host; -var, -var-file and --host apply to spec files only", arg))
+		}
+		b, filename, in, o.host = saved.Spec, saved.Filename, saved.Inputs, saved.Host
+	}
+	src, diags := plan.Decode(filename, b, in)
+	u.diagnostics(src, diags)
+	if diags.HasErrors() {
+		return nil, nil, in, exitCode(exitError)
+	}
+	if o.host == "" {
+		if o.host, err = pickHost(src.Spec); err != nil {
+			return nil, nil, in, u.fail(err)
+		}
+	}
+	return src, saved, in, nil
+}
+
+// pickHost finds this machine's host block: its host name, or the one
+// block whose first label is the short host name.
+func pickHost(spec *plan.Spec) (string, error) {
+	name, err := os.Hostname()
+	if err != nil {
+		return "", fmt.Errorf("find this machine's host name: %w; give --host NAME", err)
+	}
+	if spec.Host(name) != nil {
+		return name, nil
+	}
+	short, _, _ := strings.Cut(name, ".")
+	var match []string
+	for _, h := range spec.HostNames() {
+		if first, _, _ := strings.Cut(h, "."); first == short {
+			match = append(match, h)
+		}
+	}
+	if len(match) == 1 {
+		return match[0], nil
+	}
+	return "", fmt.Errorf("this machine is %q, and the spec has no host block for it; hosts in the spec: %s. Pick one with --host NAME",
+		name, strings.Join(spec.HostNames(), ", "))
+}
+
+// makePlan compiles the host and reads it.
+func (o *options) makePlan(ctx context.Context, src *plan.Source) (*plan.Plan, *plan.State, error) {
+	c, err := plan.Compile(ctx, src.Spec, o.host, o.target())
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := plan.LoadState(o.statePath)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := plan.Make(ctx, c.Host, c.Nodes, st, c.Deleters)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.Warnings = append(c.Warnings, p.Warnings...)
+	return p, st, nil
+}
+
+func (u *ui) plan(p *plan.Plan) error {
+	if u.json {
+		return p.JSON(u.out)
+	}
+	p.Text(u.out, u.colors)
+	return nil
+}
+
+func newPlanCmd() *cobra.Command {
+	o := &options{}
+	cmd := &cobra.Command{
+		Use:   "plan [flags] FILE",
+		Short: "Show what apply would change (exit 0: none, 2: changes pending, 1: error)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			u := o.ui(cmd)
+			src, saved, in, err := o.load(u, args[0])
+			if err != nil {
+				return err
+			}
+			if saved != nil {
+				return u.fail(fmt.Errorf("%s is a saved plan; plan takes a spec file", args[0]))
+			}
+			p, _, err := o.makePlan(cmd.Context(), src)
+			if err != nil {
+				return u.fail(err)
+			}
+			if err := u.plan(p); err != nil {
+				return u.fail(err)
+			}
+			if o.out != "" {
+				if err := p.Save(o.out, src, in); err != nil {
+					return u.fail(err)
+				}
+				if !u.json {
+					fmt.Fprintf(u.out, "\nSaved the plan to %s. Apply exactly it with: provision apply %s\n", o.out, o.out)
+				}
+			}
+			if p.Pending() {
+				return exitCode(exitDrift)
+			}
+			return nil
+		},
+	}
+	o.register(cmd, false)
+	return cmd
+}
+
+func newApplyCmd() *cobra.Command {
+	o := &options{}
+	cmd := &cobra.Command{
+		Use:   "apply [flags] FILE|PLANFILE",
+		Short: "Make the host match the spec, or apply a saved plan",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			u := o.ui(cmd)
+			src, saved, _, err := o.load(u, args[0])
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			lctx, cancel := ctx, context.CancelFunc(func() {})
+			if o.lockTimeout > 0 {
+				lctx, cancel = context.WithTimeout(ctx, o.lockTimeout)
+			}
+			lock, err := plan.Acquire(lctx, o.lockPath, func(holder string) {
+				fmt.Fprintf(u.err, "Waiting for another provision apply (pid %s) to finish…\n", holder)
+			})
+			cancel()
+			if err != nil {
+				return u.fail(err)
+			}
+			defer lock.Release()
+
+			p, st, err := o.makePlan(ctx, src)
+			if err != nil {
+				return u.fail(err)
+			}
+			if saved != nil {
+				if stale := saved.Stale(p); len(stale) > 0 {
+					return u.fail(fmt.Errorf("the host changed since the plan in %s was made, so it is not applied:\n  %s\nRun plan again", args[0], strings.Join(stale, "\n  ")))
+				}
+			}
+			if err := u.plan(p); err != nil {
+				return u.fail(err)
+			}
+			if !p.Pending() {
+				return nil
+			}
+			if !u.json {
+				fmt.Fprintln(u.out)
+			}
+			if err := p.Apply(ctx, st, u.output()); err != nil {
+				return u.fail(fmt.Errorf("apply stopped: %w", err))
+			}
+			s := p.Summary()
+			if u.json {
+				json.NewEncoder(u.out).Encode(plan.JSONLine{Type: "applied", Summary: &s, Host: p.Host})
+			} else {
+				fmt.Fprintf(u.out, "\n%sApply complete!%s %d created, %d updated, %d replaced, %d deleted, %d restarted.\n",
+					u.colors.Add+u.colors.Bold, u.colors.Reset, s.Create, s.Update, s.Replace, s.Delete, s.Restart)
+			}
+			return nil
+		},
+	}
+	o.register(cmd, true)
+	return cmd
+}
+
+func newValidateCmd() *cobra.Command {
+	o := &options{}
+	cmd := &cobra.Command{
+		Use:   "validate [flags] FILE...",
+		Short: "Check spec files without touching any host",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			u := o.ui(cmd)
+			failed := false
+			for _, fn := range args {
+				src, diags := plan.Load(fn, o.inputs())
+				u.diagnostics(src, diags)
+				if diags.HasErrors() {
+					failed = true
+					continue
+				}
+				if !u.json {
+					fmt.Fprintf(u.out, "%s: valid (hosts: %s)\n", fn, strings.Join(src.Spec.HostNames(), ", "))
+				}
+			}
+			if failed {
+				return exitCode(exitError)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&o.vars, "var", nil, "set a variable: NAME=VALUE (repeatable)")
+	f.StringArrayVar(&o.varFiles, "var-file", nil, "read variables from an HCL file (repeatable)")
+	f.BoolVar(&o.json, "json", false, "print diagnostics as JSON lines")
+	f.BoolVar(&o.noColor, "no-color", false, "never colour the output")
+	cmd.ValidArgsFunction = completeSpecFiles
+	return cmd
+}
+
+func newFmtCmd() *cobra.Command {
+	var check bool
+	cmd := &cobra.Command{
+		Use:   "fmt [--check] FILE...",
+		Short: "Rewrite spec files in canonical HCL style (--check: exit 3 if any is not)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			unformatted := false
+			for _, fn := range args {
+				st, err := executors.ReadFile(fn)
+				if err != nil {
+					return err
+				}
+				if !st.Exists {
+					return fmt.Errorf("%s: no such file", fn)
+				}
+				if _, diags := hclwrite.ParseConfig(st.Content, fn, hcl.InitialPos); diags.HasErrors() {
+					return fmt.Errorf("%s", diags.Error())
+				}
+				formatted := hclwrite.Format(st.Content)
+				if bytes.Equal(formatted, st.Content) {
+					continue
+				}
+				unformatted = true
+				fmt.Fprintln(cmd.OutOrStdout(), fn)
+				if !check {
+					if err := executors.WriteFile(fn, formatted, st.Mode, st.UID, st.GID); err != nil {
+						return err
+					}
+				}
+			}
+			if check && unformatted {
+				return exitCode(exitUnformat)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&check, "check", false, "only list files that are not formatted; exit 3 if any")
+	cmd.ValidArgsFunction = completeSpecFiles
+	return cmd
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			v := version
+			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+				v = bi.Main.Version
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "provision %s\n", v)
+		},
+	}
+}
+
+func completeSpecFiles(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return []string{"hcl", "json"}, cobra.ShellCompDirectiveFilterFileExt
+}
+
+// completeHosts offers the host blocks of the spec file already typed.
+func completeHosts(o *options) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		if len(args) == 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		src, _ := plan.Load(filepath.Clean(args[0]), o.inputs())
+		if src.Spec == nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return src.Spec.HostNames(), cobra.ShellCompDirectiveNoFileComp
+	}
+}

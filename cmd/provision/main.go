@@ -1,0 +1,86 @@
+// Command provision makes a JupyterHub-for-openBIS deployment match its
+// HCL spec: plan shows the drift, apply repairs it.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// Exit codes. Plan uses exitDrift for "changes pending", as terraform
+// plan -detailed-exitcode does, so cron and CI can tell drift from failure.
+const (
+	exitOK       = 0
+	exitError    = 1
+	exitDrift    = 2
+	exitUnformat = 3
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// exitError carries an exit code through cobra.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit %d", int(e)) }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes the command line and returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	err := root.ExecuteContext(ctx)
+	var ec exitCode
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ec):
+		return int(ec)
+	default:
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+		return exitError
+	}
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "provision",
+		Short: "Declarative provisioning of JupyterHub for openBIS",
+		Long: `provision makes hosts match one HCL spec describing a JupyterHub-for-openBIS
+deployment: the JupyterHub image and container, its start script and systemd
+unit, the firewall rule to the openBIS host, and the ELN's InstanceProfile.js.
+
+  provision plan host.hcl    show what differs (exit 0 none, 2 drift, 1 error)
+  provision apply host.hcl   make the host match; a second run changes nothing`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newPlanCmd(), newApplyCmd(), newValidateCmd(), newFmtCmd(), newVersionCmd())
+	return root
+}
+
+// colorsFor decides on colour: only on a terminal, never with NO_COLOR.
+func useColor(w io.Writer, disabled bool) bool {
+	if disabled || os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

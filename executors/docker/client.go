@@ -1,0 +1,85 @@
+// Package docker manages the Docker side of JupyterHub for openBIS: the
+// image (pulled from a registry, loaded from a `docker save` tar, or built
+// from a recipe on top of a base image) and the one JupyterHub container.
+//
+// It talks to the daemon through github.com/docker/docker/client with API
+// version negotiation, and uses only API features of Engine 20.10 (API
+// 1.41), Debian 12's docker.io.
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/docker/docker/client"
+)
+
+// Labels provision puts on what it creates.
+const (
+	LabelDeployment = "provision.deployment"
+	LabelRecipe     = "provision.recipe"
+	LabelBase       = "provision.base"
+)
+
+// daemon is a lazily connected client for one Docker host.
+type daemon struct {
+	host string
+	once sync.Once
+	cli  *client.Client
+	err  error
+}
+
+func newDaemon(host string) *daemon { return &daemon{host: host} }
+
+// hostName is what error messages call the daemon.
+func (d *daemon) hostName() string {
+	if d.host != "" {
+		return d.host
+	}
+	if h := os.Getenv("DOCKER_HOST"); h != "" {
+		return h
+	}
+	return client.DefaultDockerHost
+}
+
+func (d *daemon) client(ctx context.Context) (*client.Client, error) {
+	d.once.Do(func() {
+		opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+		if d.host != "" {
+			opts = append(opts, client.WithHost(d.host))
+		}
+		d.cli, d.err = client.NewClientWithOpts(opts...)
+		if d.err != nil {
+			d.err = fmt.Errorf("docker client for %s: %w", d.hostName(), d.err)
+			return
+		}
+		// Negotiate now so that a daemon that is down is one clear error.
+		if _, err := d.cli.Ping(ctx); err != nil {
+			d.err = d.wrap(err)
+			return
+		}
+		d.cli.NegotiateAPIVersion(ctx)
+	})
+	return d.cli, d.err
+}
+
+// wrap names the daemon's address when it cannot be reached.
+func (d *daemon) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	if client.IsErrConnectionFailed(err) || strings.Contains(err.Error(), "connect: ") {
+		return fmt.Errorf("docker daemon at %s is not reachable (is dockerd running?): %w", d.hostName(), err)
+	}
+	return err
+}
+
+var errNotFound = errors.New("not found")
+
+func isNotFound(err error) bool {
+	return err != nil && (errors.Is(err, errNotFound) || client.IsErrNotFound(err))
+}

@@ -1,0 +1,18 @@
+function InstanceProfile(serverFacade) {
+	this.init(serverFacade);
+}
+
+$.extend(InstanceProfile.prototype, StandardProfile.prototype, {
+	init: function(serverFacade){
+		StandardProfile.prototype.init.call(this, serverFacade);
+
+// BEGIN ANSIBLE MANAGED BLOCK
+//		this.jupyterIntegrationServerEndpoint = "https://jupyterhub-demo.example.org:80";
+//		this.jupyterEndpoint = "https://jupyterhub-demo.example.org/";
+// END ANSIBLE MANAGED BLOCK
+		this.hideSectionsByDefault = true;
+		this.minBarcodeLength = 15;
+		this.inventorySpaces = ["MATERIALS", "METHODS"];
+
+}
+})	

@@ -1,0 +1,11 @@
+function InstanceProfile(serverFacade) {
+	this.init(serverFacade);
+}
+
+$.extend(InstanceProfile.prototype, StandardProfile.prototype, {
+	init: function(serverFacade){
+		StandardProfile.prototype.init.call(this, serverFacade);
+		this.jupyterEndpoint = "https://jupyterhub-demo.example.org/";
+		var e = this.jupyterEndpoint = "y/";
+}
+})

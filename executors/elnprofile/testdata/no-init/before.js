@@ -1,0 +1,3 @@
+function InstanceProfile(serverFacade) {
+	this.jupyterEndpoint = "x/";
+}

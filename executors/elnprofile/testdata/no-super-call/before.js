@@ -1,0 +1,8 @@
+function InstanceProfile(serverFacade) {
+	this.init(serverFacade);
+}
+
+$.extend(InstanceProfile.prototype, StandardProfile.prototype, {
+	init: function(serverFacade) {
+	}
+});

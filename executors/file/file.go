@@ -1,0 +1,362 @@
+// Package file manages one regular file on the host: its content, mode and
+// owner. Writes are atomic and keep the previous version as a backup; a
+// symlink where the file belongs is refused, never followed.
+package file
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/pmezard/go-difflib/difflib"
+
+	"github.com/openbis/provision/executors"
+)
+
+// Kind is the resource kind in addresses and state records.
+const Kind = "file"
+
+// DefaultMode is used when Config.Mode is zero.
+const DefaultMode fs.FileMode = 0o644
+
+// Config is the desired state of one file.
+type Config struct {
+	// Address is the resource address, e.g. "file.start_script".
+	Address string
+	// Path is the absolute path of the file.
+	Path    string
+	Content []byte
+	// Mode holds permission bits only; zero means DefaultMode.
+	Mode fs.FileMode
+	// Owner and Group are names or numeric ids; "" means root.
+	Owner, Group string
+	// Sensitive keeps the content out of diffs, plans and records.
+	Sensitive bool
+}
+
+// File is a managed file, or with absent set, one to delete.
+type File struct {
+	cfg    Config
+	absent bool
+}
+
+var _ executors.Resource = (*File)(nil)
+
+// New checks cfg and returns the resource. Owner and group names are
+// resolved when planning, so a user created earlier in the run counts.
+func New(cfg Config) (*File, error) {
+	if cfg.Address == "" {
+		return nil, errors.New("file: empty address")
+	}
+	if err := checkPath(cfg.Path); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Address, err)
+	}
+	if cfg.Mode&^fs.ModePerm != 0 {
+		return nil, fmt.Errorf("%s: mode %#o: only permission bits (0000-0777) are supported", cfg.Address, uint32(cfg.Mode))
+	}
+	if cfg.Mode == 0 {
+		cfg.Mode = DefaultMode
+	}
+	cfg.Content = bytes.Clone(cfg.Content)
+	return &File{cfg: cfg}, nil
+}
+
+func checkPath(p string) error {
+	if !filepath.IsAbs(p) {
+		return fmt.Errorf("path %q is not absolute", p)
+	}
+	if filepath.Clean(p) != p {
+		return fmt.Errorf("path %q is not clean (want %q)", p, filepath.Clean(p))
+	}
+	if p == "/" {
+		return fmt.Errorf("path %q is not a file", p)
+	}
+	return nil
+}
+
+// record is the state file's data for a file.
+type record struct {
+	Path      string `json:"path"`
+	Sensitive bool   `json:"sensitive,omitempty"`
+}
+
+// FromRecord builds a resource that deletes the file a previous apply
+// created, once it has left the spec.
+func FromRecord(rec executors.Record) (executors.Resource, error) {
+	if rec.Kind != Kind {
+		return nil, fmt.Errorf("%s: record of kind %q is not a file", rec.Address, rec.Kind)
+	}
+	var r record
+	if err := json.Unmarshal(rec.Data, &r); err != nil {
+		return nil, fmt.Errorf("%s: decode record: %w", rec.Address, err)
+	}
+	if err := checkPath(r.Path); err != nil {
+		return nil, fmt.Errorf("%s: record: %w", rec.Address, err)
+	}
+	return &File{cfg: Config{Address: rec.Address, Path: r.Path, Sensitive: r.Sensitive}, absent: true}, nil
+}
+
+// Address implements executors.Resource.
+func (f *File) Address() string { return f.cfg.Address }
+
+// Path is the managed path.
+func (f *File) Path() string { return f.cfg.Path }
+
+// Record implements executors.Resource. A file being deleted leaves nothing.
+func (f *File) Record() *executors.Record {
+	if f.absent {
+		return nil
+	}
+	b, _ := json.Marshal(record{Path: f.cfg.Path, Sensitive: f.cfg.Sensitive})
+	return &executors.Record{Address: f.cfg.Address, Kind: Kind, Data: b}
+}
+
+// applyData is what Apply takes from the plan: the ids the names resolved
+// to, so Apply writes exactly what the plan showed.
+type applyData struct {
+	UID   int  `json:"uid"`
+	GID   int  `json:"gid"`
+	Mkdir bool `json:"mkdir,omitempty"`
+}
+
+// Plan implements executors.Resource.
+func (f *File) Plan(ctx context.Context) (*executors.Change, error) {
+	st, err := executors.ReadFile(f.cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.cfg.Address, err)
+	}
+	ch := &executors.Change{Address: f.cfg.Address, Fingerprint: fingerprint(st)}
+	if f.absent {
+		if st.Exists {
+			ch.Action = executors.Delete
+			ch.Reasons = []string{"no longer in the spec"}
+			f.describeContent(ch, st.Content, nil)
+		}
+		return ch, nil
+	}
+
+	uid, err := lookupUser(f.cfg.Owner)
+	if err != nil {
+		return nil, fmt.Errorf("%s: owner: %w", f.cfg.Address, err)
+	}
+	gid, err := lookupGroup(f.cfg.Group)
+	if err != nil {
+		return nil, fmt.Errorf("%s: group: %w", f.cfg.Address, err)
+	}
+	data := applyData{UID: uid, GID: gid}
+
+	if !st.Exists {
+		ch.Action = executors.Create
+		dir := filepath.Dir(f.cfg.Path)
+		switch fi, err := os.Stat(dir); {
+		case errors.Is(err, fs.ErrNotExist):
+			data.Mkdir = true
+			ch.Reasons = append(ch.Reasons, fmt.Sprintf("parent directory %s missing, will be created (0755)", dir))
+		case err != nil:
+			return nil, fmt.Errorf("%s: %w", f.cfg.Address, err)
+		case !fi.IsDir():
+			return nil, fmt.Errorf("%s: parent %s is not a directory", f.cfg.Address, dir)
+		}
+		ch.Reasons = append(ch.Reasons, "file missing")
+		ch.Fields = []executors.Field{
+			{Name: "mode", New: modeString(f.cfg.Mode)},
+			{Name: "owner", New: ownerString(f.cfg.Owner)},
+			{Name: "group", New: ownerString(f.cfg.Group)},
+		}
+		f.describeContent(ch, nil, f.cfg.Content)
+	} else {
+		if !bytes.Equal(st.Content, f.cfg.Content) {
+			ch.Reasons = append(ch.Reasons, "content differs")
+			f.describeContent(ch, st.Content, f.cfg.Content)
+		}
+		if st.Mode != f.cfg.Mode {
+			ch.Reasons = append(ch.Reasons, fmt.Sprintf("mode %s → %s", modeString(st.Mode), modeString(f.cfg.Mode)))
+			ch.Fields = append(ch.Fields, executors.Field{Name: "mode", Old: modeString(st.Mode), New: modeString(f.cfg.Mode)})
+		}
+		if st.UID != uid {
+			old, new := userName(st.UID), ownerString(f.cfg.Owner)
+			ch.Reasons = append(ch.Reasons, fmt.Sprintf("owner %s → %s", old, new))
+			ch.Fields = append(ch.Fields, executors.Field{Name: "owner", Old: old, New: new})
+		}
+		if st.GID != gid {
+			old, new := groupName(st.GID), ownerString(f.cfg.Group)
+			ch.Reasons = append(ch.Reasons, fmt.Sprintf("group %s → %s", old, new))
+			ch.Fields = append(ch.Fields, executors.Field{Name: "group", Old: old, New: new})
+		}
+		if len(ch.Reasons) > 0 {
+			ch.Action = executors.Update
+		}
+	}
+	if ch.Action != executors.NoOp {
+		ch.Data, _ = json.Marshal(data)
+	}
+	return ch, nil
+}
+
+// describeContent sets the diff, or a reason instead of one when the
+// content must not or cannot be shown.
+func (f *File) describeContent(ch *executors.Change, old, new []byte) {
+	switch {
+	case f.cfg.Sensitive:
+		ch.Fields = append(ch.Fields, executors.Field{Name: "content", Old: sizeString(old), New: sizeString(new), Sensitive: true})
+	case isBinary(old) || isBinary(new):
+		ch.Fields = append(ch.Fields, executors.Field{Name: "content", Old: "binary, " + sizeString(old), New: "binary, " + sizeString(new)})
+	default:
+		ch.Diff = diff(f.cfg.Path, old, new)
+	}
+}
+
+// diff is a unified diff where a missing side is /dev/null, as diff -N
+// prints it.
+func diff(path string, old, new []byte) string {
+	from, to := path, path
+	if old == nil {
+		from = "/dev/null"
+	}
+	if new == nil {
+		to = "/dev/null"
+	}
+	d, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A: difflib.SplitLines(string(old)), B: difflib.SplitLines(string(new)),
+		FromFile: from, ToFile: to, Context: 3,
+	})
+	return d
+}
+
+// Apply implements executors.Resource. It re-reads the file and refuses
+// when the host changed since the plan was made.
+func (f *File) Apply(ctx context.Context, ch *executors.Change, out *executors.Output) error {
+	if ch == nil || ch.Action == executors.NoOp {
+		return nil
+	}
+	st, err := executors.ReadFile(f.cfg.Path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.cfg.Address, err)
+	}
+	if fp := fingerprint(st); fp != ch.Fingerprint {
+		return fmt.Errorf("%s: %s changed since it was planned; plan again", f.cfg.Address, f.cfg.Path)
+	}
+	switch ch.Action {
+	case executors.Delete:
+		if !f.absent {
+			return fmt.Errorf("%s: planned a delete of a file that is in the spec", f.cfg.Address)
+		}
+		if err := executors.RemoveFile(f.cfg.Path); err != nil {
+			return fmt.Errorf("%s: %w", f.cfg.Address, err)
+		}
+		out.Progress(f.cfg.Address, fmt.Sprintf("removed %s (backup %s)", f.cfg.Path, f.cfg.Path+executors.BackupSuffix))
+		return nil
+	case executors.Create, executors.Update:
+		if f.absent {
+			return fmt.Errorf("%s: cannot %s a file that is to be deleted", f.cfg.Address, ch.Action.Verb())
+		}
+	default:
+		return fmt.Errorf("%s: unsupported action %q", f.cfg.Address, ch.Action)
+	}
+	var data applyData
+	if err := json.Unmarshal(ch.Data, &data); err != nil {
+		return fmt.Errorf("%s: decode planned change: %w", f.cfg.Address, err)
+	}
+	if data.Mkdir {
+		dir := filepath.Dir(f.cfg.Path)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("%s: create directory %s: %w", f.cfg.Address, dir, err)
+		}
+	}
+	if err := executors.WriteFile(f.cfg.Path, f.cfg.Content, f.cfg.Mode, data.UID, data.GID); err != nil {
+		return fmt.Errorf("%s: %w", f.cfg.Address, err)
+	}
+	out.Progress(f.cfg.Address, fmt.Sprintf("wrote %s (%s, mode %s)", f.cfg.Path, sizeString(f.cfg.Content), modeString(f.cfg.Mode)))
+	return nil
+}
+
+// fingerprint identifies what was read: a hash, never the content itself.
+func fingerprint(st executors.FileState) string {
+	if !st.Exists {
+		return executors.Fingerprint(false)
+	}
+	return executors.Fingerprint(true, sha256.Sum256(st.Content), st.Mode, st.UID, st.GID)
+}
+
+func lookupUser(s string) (int, error) {
+	if s == "" || s == "root" {
+		return 0, nil
+	}
+	if id, err := parseID(s); err == nil {
+		return id, nil
+	}
+	u, err := user.Lookup(s)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(u.Uid)
+}
+
+func lookupGroup(s string) (int, error) {
+	if s == "" || s == "root" {
+		return 0, nil
+	}
+	if id, err := parseID(s); err == nil {
+		return id, nil
+	}
+	g, err := user.LookupGroup(s)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(g.Gid)
+}
+
+func parseID(s string) (int, error) {
+	n, err := strconv.ParseUint(s, 10, 31)
+	return int(n), err
+}
+
+// userName and groupName name an observed id for a reason line, falling
+// back to the number.
+func userName(id int) string {
+	if id == 0 {
+		return "root"
+	}
+	if u, err := user.LookupId(strconv.Itoa(id)); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(id)
+}
+
+func groupName(id int) string {
+	if id == 0 {
+		return "root"
+	}
+	if g, err := user.LookupGroupId(strconv.Itoa(id)); err == nil {
+		return g.Name
+	}
+	return strconv.Itoa(id)
+}
+
+// ownerString shows a configured owner as the spec wrote it.
+func ownerString(spec string) string {
+	if spec == "" {
+		return "root"
+	}
+	return spec
+}
+
+func modeString(m fs.FileMode) string { return fmt.Sprintf("%04o", uint32(m.Perm())) }
+
+func sizeString(b []byte) string {
+	if b == nil {
+		return ""
+	}
+	return fmt.Sprintf("%d bytes", len(b))
+}
+
+func isBinary(b []byte) bool { return bytes.IndexByte(b, 0) >= 0 || !utf8.Valid(b) }

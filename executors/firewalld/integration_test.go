@@ -1,0 +1,366 @@
+//go:build integration
+
+package firewalld
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/openbis/provision/executors"
+	fwenv "github.com/openbis/provision/testenv/firewalld"
+)
+
+// fw is the firewalld every test here talks to: private bus, private
+// network namespace, permanent config in a temp dir.
+var fw *fwenv.Server
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "provision-firewalld-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	fw, err = fwenv.Start(context.Background(), fwenv.Options{Dir: dir})
+	defer func() {
+		if err := fw.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stop firewalld:", err)
+		}
+	}()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: cannot start firewalld for the tests:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+func mustRule(t *testing.T, cfg RuleConfig) *Rule {
+	t.Helper()
+	cfg.Bus = fw.BusAddress
+	r, err := NewRule(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func plan(t *testing.T, r executors.Resource) *executors.Change {
+	t.Helper()
+	ch, err := r.Plan(context.Background())
+	if err != nil {
+		t.Fatalf("plan %s: %v", r.Address(), err)
+	}
+	return ch
+}
+
+func apply(t *testing.T, r executors.Resource) *executors.Change {
+	t.Helper()
+	ch := plan(t, r)
+	var out bytes.Buffer
+	if err := r.Apply(context.Background(), ch, &executors.Output{W: &out}); err != nil {
+		t.Fatalf("apply %s: %v\n%s", r.Address(), err, out.String())
+	}
+	if again := plan(t, r); again.Action != executors.NoOp {
+		t.Fatalf("%s after apply: %s %v", r.Address(), again.Action, again.Reasons)
+	}
+	return ch
+}
+
+func conn(t *testing.T) *client {
+	t.Helper()
+	c, err := dial(context.Background(), fw.BusAddress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// handRule is what an admin would do with firewall-cmd, in both configs.
+func handRule(t *testing.T, c *client, zone, rule string, add bool) {
+	t.Helper()
+	ctx := context.Background()
+	rt, pm := "removeRichRule", "removeRichRule"
+	var rtArgs []any = []any{zone, rule}
+	if add {
+		rt, pm = "addRichRule", "addRichRule"
+		rtArgs = append(rtArgs, int32(0))
+	}
+	var z string
+	var out []any
+	if add {
+		out = []any{&z}
+	}
+	if err := c.call(ctx, "hand "+rt, rootPath, ifaceZone+"."+rt, out, rtArgs...); err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.configZone(ctx, zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.call(ctx, "hand "+pm, p, ifaceConfigZone+"."+pm, nil, rule); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRuleLifecycle(t *testing.T) {
+	ctx := context.Background()
+	c := conn(t)
+	r := mustRule(t, RuleConfig{Name: "openbis_8002", Source: "192.0.2.10", Port: 8002})
+
+	ch := plan(t, r)
+	if ch.Action != executors.Create || !slices.Equal(ch.Reasons, []string{"runtime missing", "permanent missing"}) {
+		t.Fatalf("fresh: %s %v", ch.Action, ch.Reasons)
+	}
+	apply(t, r)
+
+	// firewalld holds it in its normal form, in both configurations, and
+	// the permanent one is on disk in the test's config dir.
+	want := `rule family="ipv4" source address="192.0.2.10" port port="8002" protocol="tcp" accept`
+	var rules []string
+	if err := c.call(ctx, "get", rootPath, ifaceZone+".getRichRules", []any{&rules}, "public"); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(rules, want) {
+		t.Errorf("runtime rules %q lack %q", rules, want)
+	}
+	xml, err := os.ReadFile(filepath.Join(fw.ConfigDir, "zones", "public.xml"))
+	if err != nil || !bytes.Contains(xml, []byte(`address="192.0.2.10"`)) {
+		t.Errorf("permanent public.xml: %v\n%s", err, xml)
+	}
+
+	// An admin's own rule in the same zone is neither drift nor touched.
+	hand := `rule family="ipv4" source address="198.51.100.7" port port="22" protocol="tcp" accept`
+	handRule(t, c, "public", hand, true)
+	if ch := plan(t, r); ch.Action != executors.NoOp {
+		t.Errorf("hand-added rule reported as drift: %s %v", ch.Action, ch.Reasons)
+	}
+
+	// Drift in each configuration separately.
+	for _, tc := range []struct {
+		name, reason string
+		remove       func()
+	}{
+		{"runtime", "runtime missing", func() {
+			if err := c.call(ctx, "rm", rootPath, ifaceZone+".removeRichRule", nil, "public", r.RichRule()); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"permanent", "permanent missing", func() {
+			p, _ := c.configZone(ctx, "public")
+			if err := c.call(ctx, "rm", p, ifaceConfigZone+".removeRichRule", nil, r.RichRule()); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.remove()
+			ch := plan(t, r)
+			if ch.Action != executors.Update || !slices.Equal(ch.Reasons, []string{tc.reason}) {
+				t.Fatalf("%s %v, want ~ [%s]", ch.Action, ch.Reasons, tc.reason)
+			}
+			apply(t, r)
+		})
+	}
+
+	// Removal through the state record: exactly this rule, both configs.
+	del, err := FromRecord(*r.Record())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if del.Address() != r.Address() {
+		t.Errorf("record address %s, want %s", del.Address(), r.Address())
+	}
+	ch = plan(t, del)
+	if ch.Action != executors.Delete || !slices.Equal(ch.Reasons, []string{"runtime present", "permanent present"}) {
+		t.Fatalf("delete: %s %v", ch.Action, ch.Reasons)
+	}
+	apply(t, del)
+	if ch := plan(t, r); ch.Action != executors.Create {
+		t.Errorf("after delete, rule still there: %s %v", ch.Action, ch.Reasons)
+	}
+	for _, q := range []func(context.Context, string, string) (bool, error){c.queryRuntimeRule, c.queryPermanentRule} {
+		if ok, err := q(ctx, "public", hand); err != nil || !ok {
+			t.Errorf("hand-added rule gone after delete: %v %v", ok, err)
+		}
+	}
+	handRule(t, c, "public", hand, false)
+}
+
+// A plan made before someone else added the rule still applies cleanly:
+// firewalld's ALREADY_ENABLED is the state we want.
+func TestRuleStalePlanAlreadyEnabled(t *testing.T) {
+	c := conn(t)
+	r := mustRule(t, RuleConfig{Name: "stale", Zone: "internal", Source: "192.0.2.0/24", Port: 9000, Protocol: "udp"})
+	ch := plan(t, r)
+	handRule(t, c, "internal", r.RichRule(), true)
+	if err := r.Apply(context.Background(), ch, &executors.Output{}); err != nil {
+		t.Fatalf("apply over ALREADY_ENABLED: %v", err)
+	}
+	// And the raw exception is parsed, not shown.
+	var z string
+	err := c.call(context.Background(), "add again", rootPath, ifaceZone+".addRichRule", []any{&z}, "internal", r.RichRule(), int32(0))
+	if !IsCode(err, "ALREADY_ENABLED") || strings.Contains(err.Error(), "ALREADY_ENABLED:") {
+		t.Errorf("error %v", err)
+	}
+	t.Logf("parsed: %v", err)
+	del, _ := FromRecord(*r.Record())
+	apply(t, del)
+}
+
+func TestResolvedSources(t *testing.T) {
+	hosts, err := ParseHosts(strings.NewReader("192.0.2.20 openbis.test openbis\n2001:db8::20 openbis.test\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcs, err := Resolve(context.Background(), []string{"openbis.test"}, hosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := RulesFor("openbis_8002", fw.BusAddress, "", srcs, 8002, "tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rules {
+		apply(t, r)
+		got = append(got, r.Address()+" "+r.RichRule())
+	}
+	want := []string{
+		`firewalld_rich_rule.openbis_8002_192_0_2_20 rule family="ipv4" source address="192.0.2.20" port port="8002" protocol="tcp" accept`,
+		`firewalld_rich_rule.openbis_8002_2001_db8__20 rule family="ipv6" source address="2001:db8::20" port port="8002" protocol="tcp" accept`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, r := range rules {
+		del, _ := FromRecord(*r.Record())
+		apply(t, del)
+	}
+	if _, err := Resolve(context.Background(), []string{"nowhere.test"}, hosts); err == nil {
+		t.Error("unresolvable name accepted")
+	}
+}
+
+func TestErrors(t *testing.T) {
+	ctx := context.Background()
+	bare, err := fwenv.StartBus(ctx, t.TempDir())
+	defer bare.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		cfg  RuleConfig
+		want string
+		is   func(error) bool
+	}{
+		{"unknown zone", RuleConfig{Zone: "nosuchzone", Bus: fw.BusAddress},
+			`unknown zone "nosuchzone"`, func(e error) bool { return IsCode(e, "INVALID_ZONE") }},
+		{"not running", RuleConfig{Bus: bare.BusAddress},
+			"firewalld is not running", func(e error) bool { return errors.Is(e, ErrNotRunning) }},
+		{"no bus", RuleConfig{Bus: "unix:path=" + filepath.Join(t.TempDir(), "none")},
+			"is dbus running?", func(error) bool { return true }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.Name, tc.cfg.Source, tc.cfg.Port = "x", "192.0.2.1", 8002
+			r, err := NewRule(tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = r.Plan(ctx)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !tc.is(err) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+			t.Logf("%v", err)
+		})
+	}
+	// An INVALID_* exception for a value firewalld itself refuses.
+	c := conn(t)
+	var z string
+	err = c.call(ctx, "add bad rule", rootPath, ifaceZone+".addRichRule", []any{&z}, "public", `rule family="ipv4" source address="300.1.1.1" accept`, int32(0))
+	var fe *Error
+	if !errors.As(err, &fe) || !strings.HasPrefix(fe.Code, "INVALID_") || strings.Contains(err.Error(), fe.Code+":") {
+		t.Errorf("bad rule: %#v", err)
+	}
+	t.Logf("%v", err)
+}
+
+func TestPolicyLifecycle(t *testing.T) {
+	ctx := context.Background()
+	c := conn(t)
+	cfg := PolicyConfig{Name: "provision-test", Bus: fw.BusAddress, Egress: []string{"internal"},
+		Ports: []Exposure{
+			{Port: 8000, Open: true},
+			{Port: 8002, Allow: []string{"192.0.2.10", "2001:db8::10"}},
+			{Port: 8001},
+			{Port: 8081},
+		}}
+	p, err := NewPolicy(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := plan(t, p)
+	if ch.Action != executors.Create || !slices.Equal(ch.Reasons, []string{"permanent missing", "runtime missing"}) {
+		t.Fatalf("fresh: %s %v", ch.Action, ch.Reasons)
+	}
+	apply(t, p)
+
+	// What firewalld reads back is exactly our normal form.
+	m, ok, err := c.runtimePolicy(ctx, "provision-test")
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if got := fromDBus(m).Rules; !slices.Equal(got, p.RichRules()) {
+		t.Errorf("firewalld has\n%s\nwe built\n%s", strings.Join(got, "\n"), strings.Join(p.RichRules(), "\n"))
+	}
+
+	// A rule added by hand inside our policy is drift, and apply undoes it
+	// at runtime without a reload.
+	if err := c.call(ctx, "hand", rootPath, ifacePolicy+".setPolicySettings", nil, "provision-test",
+		map[string]dbus.Variant{"rich_rules": dbus.MakeVariant(append(p.RichRules(), `rule port port="22" protocol="tcp" accept`))}); err != nil {
+		t.Fatal(err)
+	}
+	ch = plan(t, p)
+	if ch.Action != executors.Update || !slices.Equal(ch.Reasons, []string{"runtime differs (rich_rules)"}) || len(ch.Warnings) != 0 {
+		t.Fatalf("runtime drift: %s %v %v", ch.Action, ch.Reasons, ch.Warnings)
+	}
+	apply(t, p)
+
+	// Permanent drift: a changed allow list is a permanent and a runtime update.
+	cfg.Ports[1].Allow = []string{"192.0.2.11"}
+	p2, err := NewPolicy(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch = plan(t, p2)
+	if ch.Action != executors.Update || !slices.Equal(ch.Reasons, []string{"permanent differs (rich_rules)", "runtime differs (rich_rules)"}) {
+		t.Fatalf("changed allow: %s %v", ch.Action, ch.Reasons)
+	}
+	apply(t, p2)
+
+	del, err := FromRecord(*p2.Record())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch = plan(t, del)
+	if ch.Action != executors.Delete || len(ch.Warnings) != 1 {
+		t.Fatalf("delete: %s %v %v", ch.Action, ch.Reasons, ch.Warnings)
+	}
+	apply(t, del)
+	if ch := plan(t, p2); ch.Action != executors.Create {
+		t.Errorf("after delete: %s %v", ch.Action, ch.Reasons)
+	}
+}

@@ -1,0 +1,107 @@
+package systemd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// DialFunc opens a network connection, like net.Dialer.DialContext.
+type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// ProbeFunc checks once whether the service answers; nil means healthy.
+type ProbeFunc func(ctx context.Context) error
+
+// httpProbe returns a probe that first opens a TCP connection to addr and
+// then, if rawURL is set, sends GET rawURL and accepts any answer below 500.
+// Certificates are not checked: the probe talks to the local service, whose
+// certificate names the public host name, not the address probed.
+func httpProbe(addr, rawURL string, dial DialFunc) (ProbeFunc, error) {
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
+	if addr == "" && rawURL == "" {
+		return nil, nil
+	}
+	var client *http.Client
+	if rawURL != "" {
+		u, err := url.Parse(rawURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("health URL %q is not an http(s) URL", rawURL)
+		}
+		if addr == "" {
+			addr = u.Host
+			if u.Port() == "" {
+				port := "80"
+				if u.Scheme == "https" {
+					port = "443"
+				}
+				addr = net.JoinHostPort(u.Hostname(), port)
+			}
+		}
+		client = &http.Client{
+			Transport: &http.Transport{
+				DialContext:       dial,
+				TLSClientConfig:   &tls.Config{InsecureSkipVerify: true},
+				DisableKeepAlives: true,
+			},
+			// A redirect to the login page is an answer: the hub is up.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	return func(ctx context.Context) error {
+		c, err := dial(ctx, "tcp", addr)
+		if err != nil {
+			return fmt.Errorf("port %s does not answer: %w", addr, err)
+		}
+		c.Close()
+		if client == nil {
+			return nil
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("GET %s: %w", rawURL, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 500 {
+			return fmt.Errorf("GET %s: %s", rawURL, resp.Status)
+		}
+		return nil
+	}, nil
+}
+
+// waitHealthy polls probe until it succeeds or timeout passes; the error
+// is the last probe's.
+func waitHealthy(ctx context.Context, probe ProbeFunc, timeout, every time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var last error
+	for {
+		pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+		last = probe(pctx)
+		pcancel()
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("not healthy within %s: %w", timeout, last)
+			}
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}

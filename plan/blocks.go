@@ -1,0 +1,373 @@
+package plan
+
+import (
+	"io/fs"
+	"net"
+	"net/netip"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/distribution/reference"
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Ports the JupyterHub image listens on itself; the communication port
+// must not take one of them on the host.
+const (
+	HubPort         = 8000
+	ProxyAPIPort    = 8001
+	IntegrationPort = 8002
+	HubAPIPort      = 8081
+)
+
+func attrSchema(required []string, optional ...string) []hcl.AttributeSchema {
+	var s []hcl.AttributeSchema
+	for _, n := range required {
+		s = append(s, hcl.AttributeSchema{Name: n, Required: true})
+	}
+	for _, n := range optional {
+		s = append(s, hcl.AttributeSchema{Name: n})
+	}
+	return s
+}
+
+func (d *decoder) content(body hcl.Body, s *hcl.BodySchema) *hcl.BodyContent {
+	c, diags := body.Content(s)
+	d.diags = append(d.diags, diags...)
+	return c
+}
+
+func (d *decoder) deployment(b *hcl.Block) Deployment {
+	c := d.content(b.Body, &hcl.BodySchema{Attributes: attrSchema(
+		[]string{"openbis_host", "jupyterhub_host"}, "communication_port")})
+	dep := Deployment{
+		Name:                b.Labels[0],
+		OpenBISHost:         d.str(c.Attributes, "openbis_host", ""),
+		JupyterHubHost:      d.str(c.Attributes, "jupyterhub_host", ""),
+		CommunicationPort:   d.integer(c.Attributes, "communication_port", 80),
+		Range:               b.DefRange,
+		OpenBISHostRange:    *rangeOf(c.Attributes, "openbis_host", b.DefRange),
+		JupyterHubHostRange: *rangeOf(c.Attributes, "jupyterhub_host", b.DefRange),
+	}
+	for _, n := range []string{"openbis_host", "jupyterhub_host"} {
+		if a, ok := c.Attributes[n]; ok {
+			d.checkHostname(a, d.str(c.Attributes, n, ""))
+		}
+	}
+	d.checkPort("communication_port", rangeOf(c.Attributes, "communication_port", b.DefRange), dep.CommunicationPort)
+	return dep
+}
+
+func (d *decoder) checkPort(name string, rng *hcl.Range, p int) {
+	switch {
+	case p < 1 || p > 65535:
+		d.errorf(rng, "Invalid port", "%s is %d; a TCP port is between 1 and 65535.", name, p)
+	case p == HubPort || p == ProxyAPIPort || p == HubAPIPort:
+		d.errorf(rng, "Port clash", "%s %d is also published by the JupyterHub container (8000 hub, 8001 proxy API, 8081 hub API); choose another, e.g. 80 or 8002.", name, p)
+	}
+}
+
+func (d *decoder) checkHostname(a *hcl.Attribute, h string) {
+	if h == "" || len(h) > 253 || strings.Trim(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") != "" ||
+		strings.HasPrefix(h, "-") || strings.HasPrefix(h, ".") || strings.Contains(h, "..") {
+		d.errorf(a.Expr.Range().Ptr(), "Invalid host name", "%s %q is not a DNS host name (letters, digits, '-' and '.').", a.Name, h)
+	}
+}
+
+func (d *decoder) absPath(attrs hcl.Attributes, name, def string) string {
+	p := d.str(attrs, name, def)
+	if a, ok := attrs[name]; ok && p != "" && !path.IsAbs(p) {
+		d.errorf(a.Expr.Range().Ptr(), "Relative path", "%s %q must be an absolute path: provision runs from cron and systemd, where the working directory is not yours.", name, p)
+	}
+	return p
+}
+
+func (d *decoder) host(b *hcl.Block, dep Deployment) *Host {
+	h := &Host{Name: b.Labels[0], Range: b.LabelRanges[0]}
+	c := d.content(b.Body, &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
+		{Type: "jupyterhub"}, {Type: "firewall"}, {Type: "eln_instance_profile"}, {Type: "file", LabelNames: []string{"name"}},
+	}})
+	once := map[string]hcl.Range{}
+	files := map[string]hcl.Range{}
+	for _, blk := range c.Blocks {
+		if blk.Type != "file" {
+			if prev, ok := once[blk.Type]; ok {
+				d.errorf(blk.DefRange.Ptr(), "Duplicate block", "A host has at most one %s block; the first is at %s.", blk.Type, prev)
+				continue
+			}
+			once[blk.Type] = blk.DefRange
+		}
+		switch blk.Type {
+		case "jupyterhub":
+			h.JupyterHub = d.jupyterhub(blk, dep)
+		case "firewall":
+			h.Firewall = d.firewall(blk)
+		case "eln_instance_profile":
+			c := d.content(blk.Body, &hcl.BodySchema{Attributes: attrSchema([]string{"path"})})
+			h.ELNProfile = &ELNProfile{Path: d.absPath(c.Attributes, "path", ""), Range: blk.DefRange}
+		case "file":
+			if prev, ok := files[blk.Labels[0]]; ok {
+				d.errorf(blk.LabelRanges[0].Ptr(), "Duplicate file block", "file %q is already described at %s.", blk.Labels[0], prev)
+				continue
+			}
+			files[blk.Labels[0]] = blk.DefRange
+			h.Files = append(h.Files, d.file(blk))
+		}
+	}
+	if h.Firewall != nil && h.JupyterHub == nil {
+		d.errorf(h.Firewall.Range.Ptr(), "Firewall without JupyterHub", "The firewall block opens the communication port of the JupyterHub container; add a jupyterhub block to host %q or remove it.", h.Name)
+	}
+	return h
+}
+
+func (d *decoder) jupyterhub(b *hcl.Block, dep Deployment) *JupyterHub {
+	c := d.content(b.Body, &hcl.BodySchema{
+		Attributes: attrSchema(nil, "container_name", "openbis_url", "home", "certificates", "certificate_key",
+			"certificate_crt", "start_script", "unit", "health_timeout", "hub_api_address", "proxy_api_address"),
+		Blocks: []hcl.BlockHeaderSchema{{Type: "image"}},
+	})
+	a := c.Attributes
+	j := &JupyterHub{
+		ContainerName:   d.str(a, "container_name", "jupyterhub-openbis"),
+		OpenBISURL:      d.str(a, "openbis_url", "https://"+dep.OpenBISHost),
+		Home:            d.absPath(a, "home", ""),
+		Certificates:    d.absPath(a, "certificates", ""),
+		CertificateKey:  d.str(a, "certificate_key", "default.key"),
+		CertificateCrt:  d.str(a, "certificate_crt", "default.crt"),
+		StartScript:     d.absPath(a, "start_script", "/usr/local/bin/jupyterhub-openbis-start.sh"),
+		Unit:            d.str(a, "unit", "jupyterhub-openbis.service"),
+		HubAPIAddress:   d.str(a, "hub_api_address", "127.0.0.1"),
+		ProxyAPIAddress: d.str(a, "proxy_api_address", "127.0.0.1"),
+		HealthTimeout:   2 * time.Minute,
+		Range:           b.DefRange,
+	}
+	if attr, ok := a["container_name"]; ok && !validContainerName(j.ContainerName) {
+		d.errorf(attr.Expr.Range().Ptr(), "Invalid container name", "%q: Docker container names are [a-zA-Z0-9][a-zA-Z0-9_.-]*.", j.ContainerName)
+	}
+	if attr, ok := a["openbis_url"]; ok {
+		if u, err := url.Parse(j.OpenBISURL); err != nil || u.Scheme != "https" || u.Host == "" {
+			d.errorf(attr.Expr.Range().Ptr(), "URL without https", "openbis_url %q must be an https:// URL with a host: the JupyterHub logs users in against openBIS and sends their session token there.", j.OpenBISURL)
+		}
+	}
+	for _, n := range []string{"certificate_key", "certificate_crt"} {
+		if attr, ok := a[n]; ok {
+			if v := d.str(a, n, ""); v == "" || strings.Contains(v, "/") {
+				d.errorf(attr.Expr.Range().Ptr(), "Invalid file name", "%s is a file name inside the certificates directory, without '/'.", n)
+			}
+		}
+	}
+	if attr, ok := a["unit"]; ok && (!strings.HasSuffix(j.Unit, ".service") || strings.ContainsAny(j.Unit, "/ ")) {
+		d.errorf(attr.Expr.Range().Ptr(), "Invalid unit name", "unit %q must be a systemd service name ending in .service.", j.Unit)
+	}
+	for _, n := range []string{"hub_api_address", "proxy_api_address"} {
+		if attr, ok := a[n]; ok {
+			if _, err := netip.ParseAddr(d.str(a, n, "")); err != nil {
+				d.errorf(attr.Expr.Range().Ptr(), "Invalid address", "%s must be an IP address to publish on (127.0.0.1 keeps the API on this host; 0.0.0.0 opens it).", n)
+			}
+		}
+	}
+	if attr, ok := a["health_timeout"]; ok {
+		s := d.str(a, "health_timeout", "")
+		t, err := time.ParseDuration(s)
+		if err != nil || t <= 0 {
+			d.errorf(attr.Expr.Range().Ptr(), "Invalid duration", "health_timeout %q must be a positive duration such as \"90s\" or \"5m\".", s)
+		} else {
+			j.HealthTimeout = t
+		}
+	}
+	var images []*hcl.Block
+	for _, blk := range c.Blocks {
+		images = append(images, blk)
+	}
+	switch len(images) {
+	case 0:
+		d.errorf(b.DefRange.Ptr(), "Missing image block", `jupyterhub needs an image { name = "..." and one of load, pull or build } block.`)
+	default:
+		for _, blk := range images[1:] {
+			d.errorf(blk.DefRange.Ptr(), "Duplicate image block", "Only one JupyterHub container runs per server, from one image.")
+		}
+		j.Image = d.image(images[0])
+	}
+	return j
+}
+
+func validContainerName(s string) bool {
+	if s == "" || strings.Trim(s[:1], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != "" {
+		return false
+	}
+	return strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == ""
+}
+
+func (d *decoder) image(b *hcl.Block) Image {
+	c := d.content(b.Body, &hcl.BodySchema{
+		Attributes: attrSchema([]string{"name"}, "load", "pull", "keep"),
+		Blocks:     []hcl.BlockHeaderSchema{{Type: "build"}, {Type: "auth"}},
+	})
+	a := c.Attributes
+	img := Image{
+		Name:  d.str(a, "name", ""),
+		Load:  d.absPath(a, "load", ""),
+		Pull:  d.boolean(a, "pull", false),
+		Keep:  d.integer(a, "keep", 1),
+		Range: b.DefRange,
+	}
+	if attr, ok := a["name"]; ok && img.Name != "" {
+		d.checkReference(attr, img.Name)
+	}
+	if attr, ok := a["keep"]; ok && (img.Keep < 0 || img.Keep > 100) {
+		d.errorf(attr.Expr.Range().Ptr(), "Invalid keep", "keep is how many previous images stay for rollback: 0 to 100.")
+	}
+	var sources []string
+	var ranges []hcl.Range
+	if _, ok := a["load"]; ok {
+		sources, ranges = append(sources, "load"), append(ranges, a["load"].NameRange)
+	}
+	if img.Pull {
+		sources, ranges = append(sources, "pull"), append(ranges, a["pull"].NameRange)
+	}
+	for _, blk := range c.Blocks {
+		switch blk.Type {
+		case "build":
+			if img.Build != nil {
+				d.errorf(blk.DefRange.Ptr(), "Duplicate build block", "An image has one build recipe.")
+				continue
+			}
+			img.Build = d.build(blk)
+			sources, ranges = append(sources, "build"), append(ranges, blk.DefRange)
+		case "auth":
+			ac := d.content(blk.Body, &hcl.BodySchema{Attributes: attrSchema([]string{"username", "password"})})
+			img.Auth = &Auth{Username: d.str(ac.Attributes, "username", ""), Password: d.str(ac.Attributes, "password", "")}
+		}
+	}
+	switch len(sources) {
+	case 0:
+		d.errorf(b.DefRange.Ptr(), "No image source", "Say where the image comes from: load = \"/path/image.tar\" (docker save), pull = true (registry), or a build { from = ... } recipe.")
+	case 1:
+	default:
+		d.errorf(ranges[1].Ptr(), "Two image sources", "The image has %s; keep exactly one so that plan and apply agree on where it comes from.", strings.Join(sources, " and "))
+	}
+	return img
+}
+
+func (d *decoder) checkReference(a *hcl.Attribute, ref string) {
+	if _, err := reference.ParseNormalizedNamed(ref); err != nil {
+		d.errorf(a.Expr.Range().Ptr(), "Invalid image reference", "%q is not a Docker image reference (%s); write e.g. openbis/jupyterhub-openbis-sis-20180405:latest.", ref, err)
+	}
+}
+
+func (d *decoder) build(b *hcl.Block) *Build {
+	c := d.content(b.Body, &hcl.BodySchema{Attributes: attrSchema([]string{"from"}, "python_packages", "r_packages", "dockerfile_lines")})
+	bd := &Build{
+		From:           d.str(c.Attributes, "from", ""),
+		PythonPackages: d.strList(c.Attributes, "python_packages"),
+		RPackages:      d.strList(c.Attributes, "r_packages"),
+		ExtraLines:     d.strList(c.Attributes, "dockerfile_lines"),
+	}
+	if a, ok := c.Attributes["from"]; ok && bd.From != "" {
+		d.checkReference(a, bd.From)
+	}
+	for _, n := range []string{"python_packages", "r_packages"} {
+		a, ok := c.Attributes[n]
+		if !ok {
+			continue
+		}
+		for _, p := range d.strList(c.Attributes, n) {
+			if p == "" || strings.HasPrefix(p, "-") || strings.ContainsAny(p, " \t'\"`$\\;&|<>") {
+				d.errorf(a.Expr.Range().Ptr(), "Invalid package name", "%s entry %q must be a package specifier such as \"prettytable==3.9.0\": no spaces, quotes or leading '-'.", n, p)
+			}
+		}
+	}
+	return bd
+}
+
+func (d *decoder) firewall(b *hcl.Block) *Firewall {
+	c := d.content(b.Body, &hcl.BodySchema{Attributes: attrSchema(nil, "zone", "allow_from")})
+	f := &Firewall{Zone: d.str(c.Attributes, "zone", "public"), AllowFrom: d.strList(c.Attributes, "allow_from"), Range: b.DefRange}
+	if a, ok := c.Attributes["zone"]; ok && (f.Zone == "" || strings.Trim(f.Zone, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != "") {
+		d.errorf(a.Expr.Range().Ptr(), "Invalid zone", "zone %q: firewalld zone names are letters, digits, '_' and '-'.", f.Zone)
+	}
+	if a, ok := c.Attributes["allow_from"]; ok {
+		for _, s := range f.AllowFrom {
+			if _, err := netip.ParsePrefix(s); err == nil {
+				continue
+			}
+			if _, err := netip.ParseAddr(s); err == nil {
+				continue
+			}
+			d.checkHostname(a, s)
+		}
+	}
+	return f
+}
+
+func (d *decoder) file(b *hcl.Block) *File {
+	c := d.content(b.Body, &hcl.BodySchema{Attributes: attrSchema([]string{"path", "content"}, "mode", "owner", "group", "sensitive")})
+	f := &File{Name: b.Labels[0], Path: d.absPath(c.Attributes, "path", ""), Mode: 0o644, Range: b.DefRange}
+	f.Content, f.Sensitive = d.strS(c.Attributes, "content", "", true)
+	f.Sensitive = d.boolean(c.Attributes, "sensitive", f.Sensitive)
+	f.Owner = d.str(c.Attributes, "owner", "root")
+	f.Group = d.str(c.Attributes, "group", "root")
+	if a, ok := c.Attributes["mode"]; ok {
+		s := d.str(c.Attributes, "mode", "")
+		m, err := strconv.ParseUint(s, 8, 32)
+		if err != nil || m > 0o7777 {
+			d.errorf(a.Expr.Range().Ptr(), "Invalid mode", "mode %q must be an octal string such as \"0644\".", s)
+		} else {
+			f.Mode = fs.FileMode(m)
+		}
+	}
+	return f
+}
+
+// checkHosts ties the deployment's host names to host blocks and the roles
+// each block plays.
+func (d *decoder) checkHosts(s *Spec) {
+	dep := s.Deployment
+	for _, want := range []struct {
+		name string
+		rng  hcl.Range
+		role string
+	}{
+		{dep.JupyterHubHost, dep.JupyterHubHostRange, "jupyterhub"},
+		{dep.OpenBISHost, dep.OpenBISHostRange, "eln_instance_profile"},
+	} {
+		if want.name == "" {
+			continue
+		}
+		if s.Host(want.name) == nil {
+			d.errorf(want.rng.Ptr(), "No matching host block", "%q has no host block; add host %q { %s { ... } }. Hosts in this file: %s.",
+				want.name, want.name, want.role, quoteList(s.HostNames()))
+		}
+	}
+	for _, h := range s.Hosts {
+		if h.JupyterHub != nil && h.Name != dep.JupyterHubHost {
+			d.errorf(h.JupyterHub.Range.Ptr(), "JupyterHub on the wrong host", "deployment.jupyterhub_host is %q, but host %q has the jupyterhub block; the ELN would point to the other host.", dep.JupyterHubHost, h.Name)
+		}
+		if h.ELNProfile != nil && h.Name != dep.OpenBISHost {
+			d.errorf(h.ELNProfile.Range.Ptr(), "ELN profile on the wrong host", "deployment.openbis_host is %q, but host %q has the eln_instance_profile block.", dep.OpenBISHost, h.Name)
+		}
+	}
+}
+
+func quoteList(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return strings.Join(q, ", ")
+}
+
+// IsIP reports whether s is an address or CIDR rather than a host name.
+func IsIP(s string) bool {
+	if _, err := netip.ParsePrefix(s); err == nil {
+		return true
+	}
+	return net.ParseIP(s) != nil
+}
+

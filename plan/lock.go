@@ -1,0 +1,66 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultLockPath serialises applies on one host.
+const DefaultLockPath = "/run/lock/provision.lock"
+
+// Lock is a held flock on the lock file.
+type Lock struct{ f *os.File }
+
+// Acquire takes the lock at path. While another provision holds it, wait is
+// called once with that process's pid, then Acquire polls until ctx ends; a
+// lock held by a dead process is released by the kernel, so none goes stale.
+func Acquire(ctx context.Context, path string, wait func(holder string)) (*Lock, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	told := false
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if !told && wait != nil {
+			b := make([]byte, 32)
+			n, _ := f.ReadAt(b, 0)
+			wait(strings.TrimSpace(string(b[:n])))
+			told = true
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("lock %s: another provision still holds it: %w", path, context.Cause(ctx))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	f.Truncate(0)
+	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return &Lock{f: f}, nil
+}
+
+// Release drops the lock.
+func (l *Lock) Release() error {
+	defer l.f.Close()
+	l.f.Truncate(0)
+	return unix.Flock(int(l.f.Fd()), unix.LOCK_UN)
+}

@@ -1,0 +1,165 @@
+// Package plan turns a spec into changes and applies them: decoding and
+// validation of the HCL spec, compilation into resources, the plan data
+// type and its renderings, the apply loop, the state file and the lock.
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/openbis/provision/executors"
+)
+
+// Node is a resource with the addresses it depends on. A pending change of
+// a dependency triggers a Restarter downstream.
+type Node struct {
+	Resource executors.Resource
+	Deps     []string
+}
+
+// Deleter builds, from a state record, a resource whose desired state is
+// absent. One per kind that leaves something behind.
+type Deleter func(executors.Record) (executors.Resource, error)
+
+// Plan is what apply would do: data, rendered by Text and JSON.
+type Plan struct {
+	Host    string              `json:"host"`
+	Changes []*executors.Change `json:"changes"`
+	// Warnings are host facts found while planning that are not drift.
+	Warnings []string `json:"warnings,omitempty"`
+
+	resources map[string]executors.Resource
+}
+
+// Summary counts the pending changes by kind.
+type Summary struct {
+	Create  int `json:"create"`
+	Update  int `json:"update"`
+	Replace int `json:"replace"`
+	Delete  int `json:"delete"`
+	Restart int `json:"restart"`
+}
+
+// Pending reports whether applying the plan changes the host.
+func (p *Plan) Pending() bool {
+	for _, c := range p.Changes {
+		if c.Pending() {
+			return true
+		}
+	}
+	return false
+}
+
+// Summary counts the changes.
+func (p *Plan) Summary() Summary {
+	var s Summary
+	for _, c := range p.Changes {
+		switch c.Action {
+		case executors.Create:
+			s.Create++
+		case executors.Update:
+			s.Update++
+		case executors.Replace:
+			s.Replace++
+		case executors.Delete:
+			s.Delete++
+		case executors.NoOp:
+			if len(c.TriggeredBy) > 0 {
+				s.Restart++
+			}
+		}
+	}
+	return s
+}
+
+// Make reads the host for every node, in order, and for every resource the
+// state file holds that the spec no longer has. Nodes must be ordered so
+// that dependencies come first. All read errors are returned together.
+func Make(ctx context.Context, host string, nodes []Node, st *State, deleters map[string]Deleter) (*Plan, error) {
+	p := &Plan{Host: host, resources: map[string]executors.Resource{}}
+	pending := map[string]bool{}
+	var errs []error
+	for _, n := range nodes {
+		r := n.Resource
+		addr := r.Address()
+		if _, dup := p.resources[addr]; dup {
+			return nil, fmt.Errorf("two resources share the address %s", addr)
+		}
+		p.resources[addr] = r
+		ch, err := r.Plan(ctx)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+			continue
+		}
+		ch.Address = addr
+		if _, ok := r.(executors.Restarter); ok {
+			for _, dep := range n.Deps {
+				if pending[dep] {
+					ch.TriggeredBy = append(ch.TriggeredBy, dep)
+				}
+			}
+		}
+		pending[addr] = ch.Pending()
+		p.Changes = append(p.Changes, ch)
+	}
+	for _, rec := range st.Orphans(p.resources) {
+		del, ok := deleters[rec.Kind]
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: the state file records kind %q, which this provision cannot delete; remove the entry from the state file after cleaning up by hand", rec.Address, rec.Kind))
+			continue
+		}
+		r, err := del(rec)
+		if err == nil {
+			var ch *executors.Change
+			if ch, err = r.Plan(ctx); err == nil {
+				ch.Address = rec.Address
+				p.resources[rec.Address] = r
+				p.Changes = append(p.Changes, ch)
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", rec.Address, err))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return p, nil
+}
+
+// Apply performs the plan's changes in order and records in st what it
+// created or changed (only those are ever deleted later); st is saved after
+// every resource, so an interrupted apply leaves a state the next plan
+// continues from. It stops at the first error.
+func (p *Plan) Apply(ctx context.Context, st *State, out *executors.Output) error {
+	for _, ch := range p.Changes {
+		if !ch.Pending() {
+			continue
+		}
+		r := p.resources[ch.Address]
+		if ch.Action != executors.NoOp {
+			out.Progress(ch.Address, ch.Action.Verb()+"…")
+			if err := r.Apply(ctx, ch, out); err != nil {
+				return fmt.Errorf("%s: %w", ch.Address, err)
+			}
+		}
+		if rs, ok := r.(executors.Restarter); ok {
+			out.Progress(ch.Address, "restarting…")
+			if err := rs.Restart(ctx, out); err != nil {
+				return fmt.Errorf("%s: %w", ch.Address, err)
+			}
+		}
+		if ch.Action == executors.Delete {
+			st.Forget(ch.Address)
+		} else if rec := r.Record(); rec != nil {
+			rec.Address = ch.Address
+			st.Remember(*rec)
+		}
+		if err := st.Save(); err != nil {
+			return err
+		}
+		out.Progress(ch.Address, "done")
+	}
+	return nil
+}

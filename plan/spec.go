@@ -1,0 +1,125 @@
+package plan
+
+import (
+	"io/fs"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Spec is a decoded, validated deployment: the openBIS host and the
+// JupyterHub host, described once.
+type Spec struct {
+	Deployment Deployment
+	Hosts      []*Host
+}
+
+// Deployment holds the values both ends must agree on. Host blocks read
+// them as deployment.<name>, so they are written once.
+type Deployment struct {
+	Name              string
+	OpenBISHost       string
+	JupyterHubHost    string
+	CommunicationPort int
+	Range             hcl.Range
+	// Ranges of the host name attributes, for "no matching host block".
+	OpenBISHostRange, JupyterHubHostRange hcl.Range
+}
+
+// Host is what one machine should look like.
+type Host struct {
+	Name       string
+	Range      hcl.Range
+	JupyterHub *JupyterHub
+	Firewall   *Firewall
+	ELNProfile *ELNProfile
+	Files      []*File
+}
+
+// JupyterHub is the container, its start script and its systemd unit.
+type JupyterHub struct {
+	ContainerName  string
+	Image          Image
+	OpenBISURL     string
+	Home           string // host dir mounted at /home; "" = image's own
+	Certificates   string // host dir mounted at /vagrant/config/certificates
+	CertificateKey string // file name inside Certificates
+	CertificateCrt string
+	StartScript    string
+	Unit           string
+	HealthTimeout  time.Duration
+	// Addresses the hub API (8081) and proxy API (8001) are published on:
+	// loopback unless the spec opens them.
+	HubAPIAddress   string
+	ProxyAPIAddress string
+	Range           hcl.Range
+}
+
+// Image is the JupyterHub image and the one source it comes from.
+type Image struct {
+	Name  string
+	Load  string // docker save tar
+	Pull  bool
+	Build *Build
+	Auth  *Auth
+	Keep  int // previous images kept for rollback
+	Range hcl.Range
+}
+
+// Build is an extended image recipe, the guide's "correct maintenance".
+type Build struct {
+	From           string
+	PythonPackages []string
+	RPackages      []string
+	ExtraLines     []string
+}
+
+// Auth is a registry login; the password is always sensitive.
+type Auth struct {
+	Username string
+	Password string
+}
+
+// Firewall opens the communication port to the openBIS host.
+type Firewall struct {
+	Zone      string
+	AllowFrom []string // addresses, CIDRs or names; default: the openBIS host
+	Range     hcl.Range
+}
+
+// ELNProfile is the openBIS ELN InstanceProfile.js to patch.
+type ELNProfile struct {
+	Path  string
+	Range hcl.Range
+}
+
+// File is any other file rendered onto the host.
+type File struct {
+	Name      string
+	Path      string
+	Content   string
+	Sensitive bool
+	Mode      fs.FileMode
+	Owner     string
+	Group     string
+	Range     hcl.Range
+}
+
+// Host returns the host block named name, or nil.
+func (s *Spec) Host(name string) *Host {
+	for _, h := range s.Hosts {
+		if h.Name == name {
+			return h
+		}
+	}
+	return nil
+}
+
+// HostNames lists the host blocks in file order.
+func (s *Spec) HostNames() []string {
+	names := make([]string, len(s.Hosts))
+	for i, h := range s.Hosts {
+		names[i] = h.Name
+	}
+	return names
+}

@@ -1,0 +1,83 @@
+package plan
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/openbis/provision/executors"
+)
+
+// DefaultStatePath is where provision remembers what it manages.
+const DefaultStatePath = "/var/lib/provision/state.json"
+
+const stateVersion = 1
+
+// State records the resources provision created or changed on this host,
+// so a resource dropped from the spec is planned for deletion, and nothing
+// provision did not create is ever deleted.
+type State struct {
+	path      string
+	Version   int                         `json:"version"`
+	Resources map[string]executors.Record `json:"resources"`
+}
+
+// LoadState reads the state file; a missing file is an empty state.
+func LoadState(path string) (*State, error) {
+	st := &State{path: path, Version: stateVersion, Resources: map[string]executors.Record{}}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state %s: %w", path, err)
+	}
+	if err := json.Unmarshal(b, st); err != nil {
+		return nil, fmt.Errorf("read state %s: %w (fix or move the file; it only lists what provision may delete)", path, err)
+	}
+	if st.Version != stateVersion {
+		return nil, fmt.Errorf("read state %s: version %d, this provision understands %d", path, st.Version, stateVersion)
+	}
+	if st.Resources == nil {
+		st.Resources = map[string]executors.Record{}
+	}
+	return st, nil
+}
+
+// Remember records a resource provision manages.
+func (s *State) Remember(r executors.Record) { s.Resources[r.Address] = r }
+
+// Forget drops a deleted resource.
+func (s *State) Forget(addr string) { delete(s.Resources, addr) }
+
+// Orphans lists recorded resources the spec no longer has, by address.
+func (s *State) Orphans(inSpec map[string]executors.Resource) []executors.Record {
+	var out []executors.Record
+	for addr, r := range s.Resources {
+		if _, ok := inSpec[addr]; !ok {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
+	return out
+}
+
+// Save writes the state atomically, 0600: it names paths and addresses of
+// the host's security set-up.
+func (s *State) Save() error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	if err := executors.WriteFile(s.path, append(b, '\n'), 0o600, -1, -1); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	return nil
+}
