@@ -131,6 +131,7 @@ func printDiff(w io.Writer, diff string, c Colors) {
 // JSONLine is one line of --json output.
 type JSONLine struct {
 	Type    string            `json:"type"`
+	Verb    string            `json:"verb,omitempty"` // create, update, replace, delete, restart
 	Change  *executors.Change `json:"change,omitempty"`
 	Summary *Summary          `json:"summary,omitempty"`
 	Message string            `json:"message,omitempty"`
@@ -166,7 +167,11 @@ func (p *Plan) JSON(w io.Writer) error {
 			}
 			pub.Fields[i] = f
 		}
-		if err := enc.Encode(JSONLine{Type: "change", Change: &pub, Host: p.Host}); err != nil {
+		verb := ch.Action.Verb()
+		if ch.Action == executors.NoOp {
+			verb = "restart"
+		}
+		if err := enc.Encode(JSONLine{Type: "change", Verb: verb, Change: &pub, Host: p.Host}); err != nil {
 			return err
 		}
 	}

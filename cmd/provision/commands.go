@@ -51,7 +51,7 @@ func (o *options) register(cmd *cobra.Command, apply bool) {
 		f.StringVar(&o.lockPath, "lock-file", plan.DefaultLockPath, "lock serialising applies on this host")
 		f.DurationVar(&o.lockTimeout, "lock-timeout", 0, "give up waiting for another apply after this long (0: wait)")
 	} else {
-		f.StringVarP(&o.out, "out", "o", "", "save the plan to this file for a later `apply FILE`")
+		f.StringVar(&o.out, "out", "", "save the plan to this file for a later `apply FILE`")
 	}
 	cmd.RegisterFlagCompletionFunc("host", completeHosts(o))
 	cmd.ValidArgsFunction = completeSpecFiles

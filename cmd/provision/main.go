@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -42,7 +43,7 @@ func main() {
 // run executes the command line and returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
-	root.SetArgs(args)
+	root.SetArgs(terraformFlags(args))
 	root.SetIn(stdin)
 	err := root.ExecuteContext(ctx)
 	var ec exitCode
@@ -83,4 +84,21 @@ func useColor(w io.Writer, disabled bool) bool {
 	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// terraformFlags accepts Terraform's single-dash long flags (-out=FILE,
+// -var NAME=V, -var-file F, -refresh=true, -json) as admins type them.
+func terraformFlags(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		name, _, _ := strings.Cut(strings.TrimPrefix(a, "-"), "=")
+		switch name {
+		case "out", "var", "var-file", "refresh", "json", "host", "state", "no-color", "lock-timeout", "lock-file", "check":
+			if strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "--") {
+				a = "-" + a
+			}
+		}
+		out[i] = a
+	}
+	return out
 }

@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/docker/docker/client"
+	"github.com/openbis/provision/executors"
 )
 
 // Labels provision puts on what it creates.
@@ -82,4 +83,16 @@ var errNotFound = errors.New("not found")
 
 func isNotFound(err error) bool {
 	return err != nil && (errors.Is(err, errNotFound) || client.IsErrNotFound(err))
+}
+
+// FromRecord builds the "absent" resource for a state record of either
+// kind this package manages.
+func FromRecord(rec executors.Record) (executors.Resource, error) {
+	switch rec.Kind {
+	case KindImage:
+		return ImageFromRecord(rec)
+	case KindContainer:
+		return ContainerFromRecord(rec)
+	}
+	return nil, fmt.Errorf("%s: kind %q is not a docker kind", rec.Address, rec.Kind)
 }

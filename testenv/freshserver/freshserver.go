@@ -92,6 +92,9 @@ func EnsureRootfs(ctx context.Context, dir string, log io.Writer) error {
 	return nil
 }
 
+// sigPowerOff is SIGRTMIN+4 as glibc numbers it: systemd powers off on it.
+const sigPowerOff = unix.Signal(38)
+
 // Server is one booted fresh server.
 type Server struct {
 	// Pid is the server's pid 1 as seen from the host.
@@ -331,7 +334,7 @@ func (s *Server) Shutdown() error {
 	var errs []error
 	if s.nspawn != nil && s.nspawn.Process != nil {
 		if s.Pid > 0 {
-			unix.Kill(s.Pid, unix.SIGRTMIN+4)
+			unix.Kill(s.Pid, sigPowerOff)
 		} else {
 			unix.Kill(-s.nspawn.Process.Pid, unix.SIGTERM)
 		}

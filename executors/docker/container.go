@@ -1,0 +1,501 @@
+package docker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+	"github.com/openbis/provision/executors"
+)
+
+// KindContainer is the address prefix and record kind of container
+// resources.
+const KindContainer = "docker_container"
+
+// Port is one published port.
+type Port struct {
+	// HostIP is the address to publish on; empty means all addresses.
+	HostIP        string
+	HostPort      int
+	ContainerPort int
+}
+
+// Mount is one bind mount.
+type Mount struct {
+	Source string
+	Target string
+}
+
+// ContainerConfig is the desired JupyterHub container.
+type ContainerConfig struct {
+	// Resource is the spec's block label; the address is
+	// "docker_container."+Resource. Default "jupyterhub".
+	Resource string
+	// Host is the Docker daemon address; empty means DOCKER_HOST or the
+	// default socket.
+	Host string
+	// Name is the container name the start script gives it.
+	Name       string
+	Deployment string
+	// Image is the reference the container must run (its ID is compared).
+	Image string
+	Env   map[string]string
+	// SensitiveEnv names the Env keys whose values are never shown.
+	SensitiveEnv []string
+	Ports        []Port
+	Mounts       []Mount
+}
+
+// Container is a docker_container resource: exactly one container of the
+// deployment, running the desired image with the desired env, ports and
+// mounts.
+//
+// The container is not run by this resource. A systemd unit runs the start
+// script, which runs the container; the engine restarts that unit when
+// this resource (or the image) has a change. So Plan reports drift, and
+// Apply only removes stopped containers of this deployment other than the
+// current one, then returns: the unit's restart brings the container to
+// the desired state.
+type Container struct {
+	cfg    ContainerConfig
+	d      *daemon
+	absent bool
+}
+
+// NewContainer validates cfg and returns the resource.
+func NewContainer(cfg ContainerConfig) (*Container, error) {
+	if cfg.Resource == "" {
+		cfg.Resource = "jupyterhub"
+	}
+	addr := KindContainer + "." + cfg.Resource
+	if cfg.Name == "" || cfg.Deployment == "" {
+		return nil, fmt.Errorf("%s: name and deployment must be set", addr)
+	}
+	if _, err := ParseRef(cfg.Image); err != nil && !strings.HasPrefix(cfg.Image, "sha256:") {
+		return nil, fmt.Errorf("%s: %w", addr, err)
+	}
+	seen := map[int]bool{}
+	for _, p := range cfg.Ports {
+		if p.HostPort < 1 || p.HostPort > 65535 || p.ContainerPort < 1 || p.ContainerPort > 65535 {
+			return nil, fmt.Errorf("%s: port %d:%d out of range", addr, p.HostPort, p.ContainerPort)
+		}
+		if seen[p.HostPort] {
+			return nil, fmt.Errorf("%s: host port %d published twice", addr, p.HostPort)
+		}
+		seen[p.HostPort] = true
+	}
+	for _, m := range cfg.Mounts {
+		if !path.IsAbs(m.Source) || !path.IsAbs(m.Target) {
+			return nil, fmt.Errorf("%s: mount %s:%s: both paths must be absolute", addr, m.Source, m.Target)
+		}
+	}
+	return &Container{cfg: cfg, d: newDaemon(cfg.Host)}, nil
+}
+
+type containerRecord struct {
+	Host       string `json:"host,omitempty"`
+	Name       string `json:"name"`
+	Deployment string `json:"deployment"`
+}
+
+// ContainerFromRecord builds a resource whose desired state is "absent":
+// its plan deletes the container of that name if it carries the
+// deployment's label.
+func ContainerFromRecord(rec executors.Record) (executors.Resource, error) {
+	var r containerRecord
+	if err := json.Unmarshal(rec.Data, &r); err != nil {
+		return nil, fmt.Errorf("%s: read state record: %w", rec.Address, err)
+	}
+	cfg := ContainerConfig{Resource: strings.TrimPrefix(rec.Address, KindContainer+"."), Host: r.Host, Name: r.Name, Deployment: r.Deployment}
+	return &Container{cfg: cfg, d: newDaemon(r.Host), absent: true}, nil
+}
+
+// Address implements executors.Resource.
+func (c *Container) Address() string { return KindContainer + "." + c.cfg.Resource }
+
+// Record implements executors.Resource.
+func (c *Container) Record() *executors.Record {
+	if c.absent {
+		return nil
+	}
+	b, _ := json.Marshal(containerRecord{Host: c.cfg.Host, Name: c.cfg.Name, Deployment: c.cfg.Deployment})
+	return &executors.Record{Address: c.Address(), Kind: KindContainer, Data: b}
+}
+
+type containerPlan struct {
+	// Current is the ID of the container named Name, if any.
+	Current string `json:"current,omitempty"`
+	Delete  bool   `json:"delete,omitempty"`
+}
+
+// Plan compares the container named Name with the spec: running, image
+// ID, the env keys the spec declares (images add env of their own), the
+// published ports and the bind mounts. Another container holding one of
+// the host ports is an error naming it. Changes made inside the running
+// container are summarised as warnings: a restart loses them.
+func (c *Container) Plan(ctx context.Context) (*executors.Change, error) {
+	cli, err := c.d.client(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Address(), err)
+	}
+	ch := &executors.Change{Address: c.Address()}
+	ins, err := cli.ContainerInspect(ctx, c.cfg.Name)
+	exists := err == nil
+	if err != nil && !client.IsErrNotFound(err) {
+		return nil, fmt.Errorf("%s: inspect container %s: %w", c.Address(), c.cfg.Name, c.d.wrap(err))
+	}
+	var p containerPlan
+	if exists {
+		p.Current = ins.ID
+	}
+	if c.absent {
+		if exists && ins.Config != nil && ins.Config.Labels[LabelDeployment] == c.cfg.Deployment {
+			ch.Action = executors.Delete
+			ch.Reasons = []string{"no longer in the spec"}
+			p.Delete = true
+			ch.Data, _ = json.Marshal(p)
+		}
+		ch.Fingerprint = executors.Fingerprint(p.Current)
+		return ch, nil
+	}
+
+	if err := c.checkPortClash(ctx, cli, p.Current); err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Address(), err)
+	}
+	wantID := ""
+	if img, err := inspectImage(ctx, cli, c.cfg.Image); err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Address(), c.d.wrap(err))
+	} else if img != nil {
+		wantID = img.ID
+	}
+
+	if !exists {
+		ch.Action = executors.Create
+		ch.Reasons = []string{"container " + c.cfg.Name + " does not exist"}
+		ch.Fingerprint = executors.Fingerprint("absent", wantID)
+		ch.Data, _ = json.Marshal(p)
+		return ch, nil
+	}
+	running := ins.State != nil && ins.State.Running
+	if !running {
+		status := "stopped"
+		if ins.State != nil {
+			status = ins.State.Status
+		}
+		ch.Reasons = append(ch.Reasons, "not running ("+status+")")
+	}
+	if wantID == "" {
+		ch.Reasons = append(ch.Reasons, "image "+c.cfg.Image+" not present yet")
+		ch.Fields = append(ch.Fields, executors.Field{Name: "image", Old: ins.Image, New: c.cfg.Image})
+	} else if ins.Image != wantID {
+		ch.Reasons = append(ch.Reasons, "runs another image than "+c.cfg.Image)
+		ch.Fields = append(ch.Fields, executors.Field{Name: "image", Old: ins.Image, New: wantID})
+	}
+	var env []string
+	if ins.Config != nil {
+		env = ins.Config.Env
+	}
+	envFields := c.diffEnv(env)
+	if len(envFields) > 0 {
+		ch.Reasons = append(ch.Reasons, "env differs")
+		ch.Fields = append(ch.Fields, envFields...)
+	}
+	if old, want := portSet(ins.HostConfig), c.wantPorts(); !slices.Equal(old, want) {
+		ch.Reasons = append(ch.Reasons, "ports differ")
+		ch.Fields = append(ch.Fields, executors.Field{Name: "ports", Old: strings.Join(old, ", "), New: strings.Join(want, ", ")})
+	}
+	if old, want := mountSet(ins.Mounts), c.wantMounts(); !slices.Equal(old, want) {
+		ch.Reasons = append(ch.Reasons, "mounts differ")
+		ch.Fields = append(ch.Fields, executors.Field{Name: "mounts", Old: strings.Join(old, ", "), New: strings.Join(want, ", ")})
+	}
+	switch {
+	case len(ch.Reasons) == 0:
+	case len(ch.Fields) == 0:
+		ch.Action = executors.Update // only needs starting
+	default:
+		ch.Action = executors.Replace
+	}
+
+	var diffSummary string
+	if running {
+		changes, err := cli.ContainerDiff(ctx, ins.ID)
+		if err != nil {
+			return nil, fmt.Errorf("%s: read filesystem changes of %s: %w", c.Address(), c.cfg.Name, c.d.wrap(err))
+		}
+		if diffSummary = summarizeDiff(changes); diffSummary != "" {
+			ch.Warnings = append(ch.Warnings, fmt.Sprintf("container %s: %s; a restart loses them: put them in the image's build recipe", c.cfg.Name, diffSummary))
+		}
+	}
+	state := ""
+	if ins.State != nil {
+		state = ins.State.Status
+	}
+	ch.Fingerprint = executors.Fingerprint(ins.ID, state, ins.Image, wantID, env, portSet(ins.HostConfig), mountSet(ins.Mounts), diffSummary)
+	if ch.Action != executors.NoOp {
+		ch.Data, _ = json.Marshal(p)
+	}
+	return ch, nil
+}
+
+func (c *Container) diffEnv(env []string) []executors.Field {
+	have := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		have[k] = v
+	}
+	keys := make([]string, 0, len(c.cfg.Env))
+	for k := range c.cfg.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var fields []executors.Field
+	for _, k := range keys {
+		old, ok := have[k]
+		if ok && old == c.cfg.Env[k] {
+			continue
+		}
+		f := executors.Field{Name: "env." + k, Old: old, New: c.cfg.Env[k], Sensitive: slices.Contains(c.cfg.SensitiveEnv, k)}
+		if !ok {
+			f.Old = "(unset)"
+		}
+		fields = append(fields, f)
+	}
+	return fields
+}
+
+func portKey(hostIP string, hostPort int, cport string) string {
+	if hostIP == "0.0.0.0" || hostIP == "::" {
+		hostIP = ""
+	}
+	s := strconv.Itoa(hostPort) + "->" + cport
+	if hostIP != "" {
+		s = hostIP + ":" + s
+	}
+	return s
+}
+
+func (c *Container) wantPorts() []string {
+	var s []string
+	for _, p := range c.cfg.Ports {
+		s = append(s, portKey(p.HostIP, p.HostPort, strconv.Itoa(p.ContainerPort)+"/tcp"))
+	}
+	sort.Strings(s)
+	return slices.Compact(s)
+}
+
+func portSet(hc *container.HostConfig) []string {
+	if hc == nil {
+		return nil
+	}
+	var s []string
+	for cport, bindings := range hc.PortBindings {
+		for _, b := range bindings {
+			hp, _ := strconv.Atoi(b.HostPort)
+			s = append(s, portKey(b.HostIP, hp, string(cport)))
+		}
+	}
+	sort.Strings(s)
+	return slices.Compact(s)
+}
+
+func (c *Container) wantMounts() []string {
+	var s []string
+	for _, m := range c.cfg.Mounts {
+		s = append(s, path.Clean(m.Source)+":"+path.Clean(m.Target))
+	}
+	sort.Strings(s)
+	return s
+}
+
+func mountSet(ms []container.MountPoint) []string {
+	var s []string
+	for _, m := range ms {
+		// Volumes the image declares are the image's business.
+		if m.Type == "bind" {
+			s = append(s, path.Clean(m.Source)+":"+path.Clean(m.Destination))
+		}
+	}
+	sort.Strings(s)
+	return s
+}
+
+// checkPortClash fails when a running container other than self publishes
+// one of the spec's host ports: the start script's `docker run` would fail
+// on it.
+func (c *Container) checkPortClash(ctx context.Context, cli *client.Client, self string) error {
+	if len(c.cfg.Ports) == 0 {
+		return nil
+	}
+	list, err := cli.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(filters.Arg("status", "running"))})
+	if err != nil {
+		return fmt.Errorf("list containers: %w", c.d.wrap(err))
+	}
+	for _, other := range list {
+		if other.ID == self {
+			continue
+		}
+		for _, op := range other.Ports {
+			for _, p := range c.cfg.Ports {
+				if int(op.PublicPort) != p.HostPort || !ipOverlap(op.IP, p.HostIP) {
+					continue
+				}
+				name := other.ID[:12]
+				if len(other.Names) > 0 {
+					name = strings.TrimPrefix(other.Names[0], "/")
+				}
+				return fmt.Errorf("host port %d is held by container %s (%s, image %s); stop or remove it, or change the port", p.HostPort, name, other.ID[:12], other.Image)
+			}
+		}
+	}
+	return nil
+}
+
+func ipOverlap(a, b string) bool {
+	wild := func(s string) bool { return s == "" || s == "0.0.0.0" || s == "::" }
+	return wild(a) || wild(b) || a == b
+}
+
+// Apply removes stopped containers of this deployment other than the
+// current one and returns; it does not run the container (see Container).
+// For a resource that left the spec, it removes the container.
+func (c *Container) Apply(ctx context.Context, ch *executors.Change, out *executors.Output) error {
+	if ch == nil || ch.Action == executors.NoOp {
+		return nil
+	}
+	var p containerPlan
+	if len(ch.Data) > 0 {
+		if err := json.Unmarshal(ch.Data, &p); err != nil {
+			return fmt.Errorf("%s: read plan data: %w", c.Address(), err)
+		}
+	}
+	cli, err := c.d.client(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.Address(), err)
+	}
+	if p.Delete {
+		out.Progress(c.Address(), "removing container "+c.cfg.Name)
+		if err := cli.ContainerRemove(ctx, p.Current, container.RemoveOptions{Force: true}); err != nil && !client.IsErrNotFound(err) {
+			return fmt.Errorf("%s: remove container %s: %w", c.Address(), c.cfg.Name, c.d.wrap(err))
+		}
+		return nil
+	}
+	return c.removeStopped(ctx, cli, p.Current, out)
+}
+
+func (c *Container) removeStopped(ctx context.Context, cli *client.Client, current string, out *executors.Output) error {
+	list, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelDeployment+"="+c.cfg.Deployment))})
+	if err != nil {
+		return fmt.Errorf("%s: list containers: %w", c.Address(), c.d.wrap(err))
+	}
+	for _, o := range list {
+		if o.ID == current || (o.State != "exited" && o.State != "created" && o.State != "dead") {
+			continue
+		}
+		name := o.ID[:12]
+		if len(o.Names) > 0 {
+			name = strings.TrimPrefix(o.Names[0], "/")
+		}
+		out.Progress(c.Address(), "removing stopped container "+name)
+		if err := cli.ContainerRemove(ctx, o.ID, container.RemoveOptions{}); err != nil && !client.IsErrNotFound(err) {
+			return fmt.Errorf("%s: remove stopped container %s: %w", c.Address(), name, err)
+		}
+	}
+	return nil
+}
+
+// noisePrefixes are paths whose changes say nothing an admin must keep.
+var noisePrefixes = []string{"/tmp", "/run", "/var/run", "/var/log", "/var/tmp", "/var/cache", "/root/.cache", "/dev", "/proc", "/sys", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/etc/mtab"}
+
+// summarizeDiff turns a container's filesystem diff into one sentence:
+// new Python, conda and R packages by name, other changes counted per
+// top-level directory.
+func summarizeDiff(changes []container.FilesystemChange) string {
+	var py, rpk, conda []string
+	other := map[string]int{}
+	total := 0
+	pyDirs := map[string]bool{}
+	for _, ch := range changes {
+		p := ch.Path
+		if isNoise(p) || strings.Contains(p, "/__pycache__") || strings.HasSuffix(p, ".pyc") {
+			continue
+		}
+		total++
+		dir, base := path.Split(p)
+		dir = strings.TrimSuffix(dir, "/")
+		added := ch.Kind == container.ChangeAdd
+		switch {
+		case added && path.Base(dir) == "site-packages":
+			pyDirs[dir] = true
+			if n, ok := strings.CutSuffix(base, ".dist-info"); ok {
+				py = append(py, n)
+			} else if n, ok := strings.CutSuffix(base, ".egg-info"); ok {
+				py = append(py, n)
+			}
+		case added && strings.HasSuffix(dir, "/lib/R/library"):
+			rpk = append(rpk, base)
+		case added && path.Base(dir) == "conda-meta" && strings.HasSuffix(base, ".json"):
+			conda = append(conda, strings.TrimSuffix(base, ".json"))
+		case strings.Contains(p, "/site-packages/") || strings.Contains(p, "/lib/R/library/") || strings.Contains(p, "/conda-meta/") || strings.Contains(p, "/pkgs/"):
+			// Files of the packages counted above.
+		default:
+			top := "/" + strings.SplitN(strings.TrimPrefix(p, "/"), "/", 2)[0]
+			other[top]++
+		}
+	}
+	if total == 0 {
+		return ""
+	}
+	var parts []string
+	if len(py) > 0 {
+		dirs := make([]string, 0, len(pyDirs))
+		for d := range pyDirs {
+			dirs = append(dirs, d)
+		}
+		sort.Strings(dirs)
+		parts = append(parts, fmt.Sprintf("new Python packages under %s: %s", strings.Join(dirs, ", "), listN(py, 10)))
+	}
+	if len(conda) > 0 {
+		parts = append(parts, "new conda packages: "+listN(conda, 10))
+	}
+	if len(rpk) > 0 {
+		parts = append(parts, "new R packages: "+listN(rpk, 10))
+	}
+	if len(other) > 0 {
+		tops := make([]string, 0, len(other))
+		for t := range other {
+			tops = append(tops, t)
+		}
+		sort.Strings(tops)
+		var o []string
+		for _, t := range tops {
+			o = append(o, fmt.Sprintf("%s (%d)", t, other[t]))
+		}
+		parts = append(parts, "other changes under "+listN(o, 8))
+	}
+	return fmt.Sprintf("%d paths changed inside the running container: %s", total, strings.Join(parts, "; "))
+}
+
+func isNoise(p string) bool {
+	for _, n := range noisePrefixes {
+		if p == n || strings.HasPrefix(p, n+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func listN(s []string, n int) string {
+	sort.Strings(s)
+	if len(s) <= n {
+		return strings.Join(s, ", ")
+	}
+	return strings.Join(s[:n], ", ") + fmt.Sprintf(" and %d more", len(s)-n)
+}

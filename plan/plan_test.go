@@ -1,0 +1,264 @@
+package plan
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openbis/provision/executors"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// fake is a resource whose host state is a string in memory.
+type fake struct {
+	addr      string
+	have      *string // nil: absent
+	want      string
+	absent    bool // desired: deleted
+	restarter bool
+	log       *[]string
+	fail      error
+}
+
+func (f *fake) Address() string { return f.addr }
+
+func (f *fake) Plan(context.Context) (*executors.Change, error) {
+	if f.fail != nil {
+		return nil, f.fail
+	}
+	ch := &executors.Change{Address: f.addr}
+	switch {
+	case f.absent && f.have != nil:
+		ch.Action = executors.Delete
+	case f.absent:
+	case f.have == nil:
+		ch.Action = executors.Create
+		ch.Fields = []executors.Field{{Name: "value", New: f.want}}
+	case *f.have != f.want:
+		ch.Action = executors.Update
+		ch.Fields = []executors.Field{{Name: "value", Old: *f.have, New: f.want, Sensitive: strings.HasPrefix(f.addr, "secret")}}
+	}
+	if f.have != nil {
+		ch.Fingerprint = executors.Fingerprint(*f.have)
+	}
+	return ch, nil
+}
+
+func (f *fake) Apply(_ context.Context, ch *executors.Change, _ *executors.Output) error {
+	*f.log = append(*f.log, "apply "+f.addr)
+	if f.absent {
+		f.have = nil
+		return nil
+	}
+	v := f.want
+	f.have = &v
+	return nil
+}
+
+func (f *fake) Record() *executors.Record {
+	b, _ := json.Marshal(f.want)
+	return &executors.Record{Kind: "fake", Data: b}
+}
+
+type fakeRestarter struct{ *fake }
+
+func (f fakeRestarter) Restart(context.Context, *executors.Output) error {
+	*f.log = append(*f.log, "restart "+f.addr)
+	return nil
+}
+
+func str(s string) *string { return &s }
+
+func newState(t *testing.T) *State {
+	st, err := LoadState(filepath.Join(t.TempDir(), "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestPlanApplyOrderAndRestartOnce(t *testing.T) {
+	var log []string
+	script := &fake{addr: "file.start_script", want: "v2", have: str("v1"), log: &log}
+	image := &fake{addr: "docker_image.jupyterhub", want: "b", log: &log}
+	unit := fakeRestarter{&fake{addr: "systemd_unit.jupyterhub", want: "u", have: str("u"), log: &log}}
+	nodes := []Node{{Resource: image}, {Resource: script}, {Resource: unit, Deps: []string{"file.start_script", "docker_image.jupyterhub"}}}
+	st := newState(t)
+	p, err := Make(context.Background(), "h", nodes, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Changes[2].TriggeredBy; strings.Join(got, ",") != "file.start_script,docker_image.jupyterhub" {
+		t.Fatalf("unit triggered by %v", got)
+	}
+	if err := p.Apply(context.Background(), st, &executors.Output{}); err != nil {
+		t.Fatal(err)
+	}
+	want := "apply docker_image.jupyterhub,apply file.start_script,restart systemd_unit.jupyterhub"
+	if got := strings.Join(log, ","); got != want {
+		t.Errorf("applied %s, want %s", got, want)
+	}
+	p, _ = Make(context.Background(), "h", nodes, st, nil)
+	if p.Pending() {
+		t.Errorf("second plan not converged: %+v", p.Changes)
+	}
+}
+
+func TestStateDeletesOnlyRecorded(t *testing.T) {
+	var log []string
+	st := newState(t)
+	keep := &fake{addr: "file.a", want: "x", log: &log}
+	gone := &fake{addr: "file.b", want: "y", log: &log}
+	p, _ := Make(context.Background(), "h", []Node{{Resource: keep}, {Resource: gone}}, st, nil)
+	if err := p.Apply(context.Background(), st, &executors.Output{}); err != nil {
+		t.Fatal(err)
+	}
+	st2, err := LoadState(st.path)
+	if err != nil || len(st2.Resources) != 2 {
+		t.Fatalf("state after apply: %+v, %v", st2, err)
+	}
+	fi, _ := os.Stat(st.path)
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("state mode %o", fi.Mode().Perm())
+	}
+	deleters := map[string]Deleter{"fake": func(r executors.Record) (executors.Resource, error) {
+		return &fake{addr: r.Address, have: gone.have, absent: true, log: &log}, nil
+	}}
+	// file.b left the spec: planned as a delete; file.c was never recorded.
+	p, err = Make(context.Background(), "h", []Node{{Resource: keep}}, st2, deleters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Changes) != 2 || p.Changes[1].Action != executors.Delete || p.Changes[1].Address != "file.b" {
+		t.Fatalf("changes = %+v", p.Changes)
+	}
+	if err := p.Apply(context.Background(), st2, &executors.Output{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st2.Resources["file.b"]; ok {
+		t.Error("deleted resource still in state")
+	}
+}
+
+func TestMakeCollectsAllErrors(t *testing.T) {
+	nodes := []Node{
+		{Resource: &fake{addr: "a", fail: errors.New("dockerd not running")}},
+		{Resource: &fake{addr: "b", fail: errors.New("firewalld not running")}},
+	}
+	_, err := Make(context.Background(), "h", nodes, newState(t), nil)
+	if err == nil || !strings.Contains(err.Error(), "a: dockerd") || !strings.Contains(err.Error(), "b: firewalld") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestRenderGolden(t *testing.T) {
+	var log []string
+	p, err := Make(context.Background(), "hub.example.org", []Node{
+		{Resource: &fake{addr: "docker_image.jupyterhub", want: "sha256:new", log: &log}},
+		{Resource: &fake{addr: "secret.password", want: "hunter2", have: str("hunter1"), log: &log}},
+		{Resource: fakeRestarter{&fake{addr: "systemd_unit.jupyterhub", want: "u", have: str("u"), log: &log}}, Deps: []string{"docker_image.jupyterhub"}},
+	}, newState(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Changes[0].Diff = "--- a\n+++ a\n@@ -1 +1 @@\n-old\n+new\n"
+	p.Changes[0].Warnings = []string{"pip-installed packages in the running container will be lost"}
+	for _, tt := range []struct {
+		name   string
+		render func(*bytes.Buffer)
+	}{
+		{"plan.txt", func(b *bytes.Buffer) { p.Text(b, Colors{}) }},
+		{"plan-color.txt", func(b *bytes.Buffer) { p.Text(b, ANSI) }},
+		{"plan.jsonl", func(b *bytes.Buffer) { p.JSON(b) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			tt.render(&b)
+			if strings.Contains(b.String(), "hunter") {
+				t.Errorf("sensitive value printed:\n%s", b.String())
+			}
+			golden := filepath.Join("testdata", tt.name)
+			if *update {
+				os.MkdirAll("testdata", 0o755)
+				os.WriteFile(golden, b.Bytes(), 0o644)
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.String() != string(want) {
+				t.Errorf("%s differs (go test ./plan -update):\n%s", tt.name, b.String())
+			}
+		})
+	}
+}
+
+func TestSavedPlanStaleness(t *testing.T) {
+	var log []string
+	r := &fake{addr: "file.a", want: "x", have: str("w"), log: &log}
+	p, _ := Make(context.Background(), "h", []Node{{Resource: r}}, newState(t), nil)
+	path := filepath.Join(t.TempDir(), "plan.out")
+	src, _ := Decode("spec.hcl", []byte(base), Inputs{})
+	if err := p.Save(path, src, Inputs{Environ: []string{"HOME=/root", "PROVISION_VAR_port=80"}}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if !IsSaved(b) || bytes.Contains(b, []byte("HOME=/root")) {
+		t.Fatalf("saved plan: %s", b)
+	}
+	sp, err := ReadSaved(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := Make(context.Background(), "h", []Node{{Resource: r}}, newState(t), nil)
+	if stale := sp.Stale(fresh); stale != nil {
+		t.Errorf("unchanged host reported stale: %v", stale)
+	}
+	*r.have = "edited by hand"
+	fresh, _ = Make(context.Background(), "h", []Node{{Resource: r}}, newState(t), nil)
+	if stale := sp.Stale(fresh); len(stale) != 1 || !strings.Contains(stale[0], "file.a: changed on the host") {
+		t.Errorf("stale = %v", stale)
+	}
+}
+
+func TestLockWaitsAndTimesOut(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "provision.lock")
+	l1, err := Acquire(context.Background(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var waited string
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := Acquire(ctx, path, func(h string) { waited = h }); err == nil || !strings.Contains(err.Error(), "another provision") {
+		t.Fatalf("second lock: %v", err)
+	}
+	if waited != strconv.Itoa(os.Getpid()) {
+		t.Errorf("waiting message named holder %q", waited)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		l2, err := Acquire(context.Background(), path, nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		l2.Release()
+	}()
+	time.Sleep(150 * time.Millisecond)
+	l1.Release()
+	wg.Wait()
+}
+
