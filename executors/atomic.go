@@ -142,6 +142,9 @@ func backup(path string) error {
 		os.Remove(tmp)
 		return fmt.Errorf("back up %s: %w", path, err)
 	}
+	// When a crash left bak as a link to path's own inode, rename(2) does
+	// nothing and tmp stays behind: remove it.
+	os.Remove(tmp)
 	return nil
 }
 

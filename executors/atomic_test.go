@@ -144,3 +144,26 @@ func TestRemoveFile(t *testing.T) {
 		t.Errorf("backup = %q", b)
 	}
 }
+
+// A crash between the backup and the rename leaves path and its backup as
+// one inode; the next write must still leave no temp file.
+func TestWriteFileAfterCrashBetweenBackupAndRename(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f")
+	os.WriteFile(path, []byte("v1"), 0o644)
+	if err := os.Link(path, path+BackupSuffix); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(path, []byte("v2"), 0o644, -1, -1); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if IsTemp(e.Name()) {
+			t.Errorf("temp file left: %s", e.Name())
+		}
+	}
+	if b, _ := os.ReadFile(path + BackupSuffix); string(b) != "v1" {
+		t.Errorf("backup = %q, want v1", b)
+	}
+}

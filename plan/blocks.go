@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"io/fs"
 	"net"
 	"net/netip"
@@ -126,7 +127,7 @@ func (d *decoder) host(b *hcl.Block, dep Deployment) *Host {
 func (d *decoder) jupyterhub(b *hcl.Block, dep Deployment) *JupyterHub {
 	c := d.content(b.Body, &hcl.BodySchema{
 		Attributes: attrSchema(nil, "container_name", "openbis_url", "home", "certificates", "certificate_key",
-			"certificate_crt", "start_script", "unit", "health_timeout", "hub_api_address", "proxy_api_address"),
+			"certificate_crt", "start_script", "unit", "health_timeout", "health_url", "hub_api_address", "proxy_api_address"),
 		Blocks: []hcl.BlockHeaderSchema{{Type: "image"}},
 	})
 	a := c.Attributes
@@ -142,6 +143,7 @@ func (d *decoder) jupyterhub(b *hcl.Block, dep Deployment) *JupyterHub {
 		HubAPIAddress:   d.str(a, "hub_api_address", "127.0.0.1"),
 		ProxyAPIAddress: d.str(a, "proxy_api_address", "127.0.0.1"),
 		HealthTimeout:   2 * time.Minute,
+		HealthURL:       d.str(a, "health_url", fmt.Sprintf("https://127.0.0.1:%d/", HubPort)),
 		Range:           b.DefRange,
 	}
 	if attr, ok := a["container_name"]; ok && !validContainerName(j.ContainerName) {
@@ -150,6 +152,11 @@ func (d *decoder) jupyterhub(b *hcl.Block, dep Deployment) *JupyterHub {
 	if attr, ok := a["openbis_url"]; ok {
 		if u, err := url.Parse(j.OpenBISURL); err != nil || u.Scheme != "https" || u.Host == "" {
 			d.errorf(attr.Expr.Range().Ptr(), "URL without https", "openbis_url %q must be an https:// URL with a host: the JupyterHub logs users in against openBIS and sends their session token there.", j.OpenBISURL)
+		}
+	}
+	if attr, ok := a["health_url"]; ok {
+		if u, err := url.Parse(j.HealthURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			d.errorf(attr.Expr.Range().Ptr(), "Invalid health URL", "health_url %q must be an http(s) URL of the hub as seen from this host, e.g. https://127.0.0.1:8000/.", j.HealthURL)
 		}
 	}
 	for _, n := range []string{"certificate_key", "certificate_crt"} {
@@ -370,4 +377,3 @@ func IsIP(s string) bool {
 	}
 	return net.ParseIP(s) != nil
 }
-

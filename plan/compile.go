@@ -9,8 +9,11 @@ import (
 	"time"
 
 	"github.com/openbis/provision/executors"
+	"github.com/openbis/provision/executors/docker"
+	"github.com/openbis/provision/executors/elnprofile"
 	"github.com/openbis/provision/executors/file"
-//TLS	"github.com/openbis/provision/executors/tlscert"
+	"github.com/openbis/provision/executors/systemd"
+	//TLS	"github.com/openbis/provision/executors/tlscert"
 	"github.com/openbis/provision/templates"
 )
 
@@ -49,7 +52,12 @@ func Compile(ctx context.Context, spec *Spec, host string, t Target) (*Compiled,
 	if t.Now == nil {
 		t.Now = time.Now
 	}
-	c := &Compiled{Host: host, Deleters: map[string]Deleter{"file": file.FromRecord}}
+	c := &Compiled{Host: host, Deleters: map[string]Deleter{
+		"file":               file.FromRecord,
+		elnprofile.Kind:      elnprofile.FromRecord,
+		docker.KindImage:     docker.FromRecord,
+		docker.KindContainer: docker.FromRecord,
+	}}
 	dep := spec.Deployment
 
 	if j := h.JupyterHub; j != nil {
@@ -57,7 +65,17 @@ func Compile(ctx context.Context, spec *Spec, host string, t Target) (*Compiled,
 			return nil, err
 		}
 	}
-	_ = dep
+	if e := h.ELNProfile; e != nil {
+		r, err := elnprofile.New(elnprofile.Config{
+			Path:                e.Path,
+			IntegrationEndpoint: fmt.Sprintf("https://%s:%d", dep.JupyterHubHost, dep.CommunicationPort),
+			JupyterEndpoint:     fmt.Sprintf("https://%s/", dep.JupyterHubHost),
+		})
+		if err != nil {
+			return nil, err
+		}
+		c.add(r)
+	}
 	for _, f := range h.Files {
 		r, err := file.New(file.Config{
 			Address: "file." + f.Name, Path: f.Path, Content: []byte(f.Content),
@@ -83,15 +101,74 @@ func (c *Compiled) jupyterhub(spec *Spec, j *JupyterHub, t Target) error {
 		}
 		c.Warnings = append(c.Warnings, warns...)
 	}
+	dockerd, err := systemd.NewService(systemd.ServiceConfig{Bus: t.Bus, Name: "docker.service", Package: "docker.io"})
+	if err != nil {
+		return err
+	}
+	c.add(dockerd)
+
+	ic := docker.ImageConfig{
+		Host: t.DockerHost, Name: j.Image.Name, Load: j.Image.Load, Pull: j.Image.Pull,
+		Keep: j.Image.Keep, Deployment: spec.Deployment.Name, Refresh: t.Refresh,
+	}
+	if ic.Keep == 0 {
+		ic.Keep = -1 // the spec's 0 means none; the executor's 0 means its default
+	}
+	if b := j.Image.Build; b != nil {
+		ic.Build = &docker.BuildRecipe{From: b.From, PythonPackages: b.PythonPackages, RPackages: b.RPackages, ExtraLines: b.ExtraLines}
+	}
+	if a := j.Image.Auth; a != nil {
+		ic.Auth = &docker.Auth{Username: a.Username, Password: a.Password}
+	}
+	image, err := docker.NewImage(ic)
+	if err != nil {
+		return err
+	}
+	c.add(image)
+
 	script, err := StartScript(spec, j)
 	if err != nil {
 		return err
 	}
-	r, err := file.New(file.Config{Address: "file.start_script", Path: j.StartScript, Content: script, Mode: 0o755, Owner: "root", Group: "root"})
+	startScript, err := file.New(file.Config{Address: "file.start_script", Path: j.StartScript, Content: script, Mode: 0o755, Owner: "root", Group: "root"})
 	if err != nil {
 		return fmt.Errorf("start script: %w", err)
 	}
-	c.add(r)
+	c.add(startScript)
+
+	cc := docker.ContainerConfig{
+		Host: t.DockerHost, Name: j.ContainerName, Deployment: spec.Deployment.Name, Image: j.Image.Name,
+		Env:   map[string]string{},
+		Ports: containerPorts(spec, j),
+	}
+	for _, e := range containerEnv(j) {
+		cc.Env[e.Name] = e.Value
+	}
+	for _, v := range containerVolumes(j) {
+		src, dst, _ := strings.Cut(v, ":")
+		cc.Mounts = append(cc.Mounts, docker.Mount{Source: src, Target: dst})
+	}
+	container, err := docker.NewContainer(cc)
+	if err != nil {
+		return err
+	}
+	c.add(container, image.Address())
+
+	unitFile, err := systemd.RenderUnit(systemd.UnitParams{
+		Address: "systemd_unit.jupyterhub", StartScript: j.StartScript, ContainerName: j.ContainerName,
+	})
+	if err != nil {
+		return err
+	}
+	unit, err := systemd.NewUnit(systemd.UnitConfig{
+		Address: "systemd_unit.jupyterhub", Bus: t.Bus, Name: j.Unit, Content: unitFile,
+		StartScript: j.StartScript, ContainerName: j.ContainerName,
+		HealthURL: j.HealthURL, HealthTimeout: j.HealthTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	c.add(unit, dockerd.Address(), image.Address(), startScript.Address(), container.Address())
 	return nil
 }
 
@@ -104,15 +181,23 @@ func StartScript(spec *Spec, j *JupyterHub) ([]byte, error) {
 		Image:         j.Image.Name,
 		Command:       containerCommand,
 		Env:           containerEnv(j),
-		Ports:         containerPorts(spec, j),
 	}
+	for _, p := range containerPorts(spec, j) {
+		s.Ports = append(s.Ports, publishFlag(p))
+	}
+	s.Volumes = containerVolumes(j)
+	return s.Render()
+}
+
+func containerVolumes(j *JupyterHub) []string {
+	var v []string
 	if j.Home != "" {
-		s.Volumes = append(s.Volumes, j.Home+":/home")
+		v = append(v, j.Home+":/home")
 	}
 	if j.Certificates != "" {
-		s.Volumes = append(s.Volumes, j.Certificates+":"+containerCertDir)
+		v = append(v, j.Certificates+":"+containerCertDir)
 	}
-	return s.Render()
+	return v
 }
 
 func containerEnv(j *JupyterHub) []templates.EnvVar {
@@ -128,19 +213,22 @@ func containerEnv(j *JupyterHub) []templates.EnvVar {
 // containerPorts publishes the hub on every address, the communication
 // port for the firewall to restrict, and the two API ports where the spec
 // says (loopback by default: nothing outside needs them).
-func containerPorts(spec *Spec, j *JupyterHub) []string {
-	return []string{
-		fmt.Sprintf("%d:%d", HubPort, HubPort),
-		fmt.Sprintf("%s:%d:%d", publishAddr(j.HubAPIAddress), HubAPIPort, HubAPIPort),
-		fmt.Sprintf("%s:%d:%d", publishAddr(j.ProxyAPIAddress), ProxyAPIPort, ProxyAPIPort),
-		fmt.Sprintf("%d:%d", spec.Deployment.CommunicationPort, IntegrationPort),
+func containerPorts(spec *Spec, j *JupyterHub) []docker.Port {
+	return []docker.Port{
+		{HostPort: HubPort, ContainerPort: HubPort},
+		{HostIP: j.HubAPIAddress, HostPort: HubAPIPort, ContainerPort: HubAPIPort},
+		{HostIP: j.ProxyAPIAddress, HostPort: ProxyAPIPort, ContainerPort: ProxyAPIPort},
+		{HostPort: spec.Deployment.CommunicationPort, ContainerPort: IntegrationPort},
 	}
 }
 
-// publishAddr writes an address as docker -p wants it: IPv6 in brackets.
-func publishAddr(a string) string {
-	if strings.Contains(a, ":") {
-		return "[" + a + "]"
+// publishFlag writes a port as docker run -p wants it: IPv6 in brackets.
+func publishFlag(p docker.Port) string {
+	switch {
+	case p.HostIP == "":
+		return fmt.Sprintf("%d:%d", p.HostPort, p.ContainerPort)
+	case strings.Contains(p.HostIP, ":"):
+		return fmt.Sprintf("[%s]:%d:%d", p.HostIP, p.HostPort, p.ContainerPort)
 	}
-	return a
+	return fmt.Sprintf("%s:%d:%d", p.HostIP, p.HostPort, p.ContainerPort)
 }

@@ -261,4 +261,3 @@ func TestLockWaitsAndTimesOut(t *testing.T) {
 	l1.Release()
 	wg.Wait()
 }
-

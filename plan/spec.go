@@ -48,6 +48,8 @@ type JupyterHub struct {
 	StartScript    string
 	Unit           string
 	HealthTimeout  time.Duration
+	// HealthURL is probed after a (re)start; no answer means roll back.
+	HealthURL string
 	// Addresses the hub API (8081) and proxy API (8001) are published on:
 	// loopback unless the spec opens them.
 	HubAPIAddress   string

@@ -13,14 +13,14 @@ import (
 
 // env is a throwaway host: a spec with file blocks, its own state and lock.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	spec  string
 	state string
 	lock  string
 }
 
-func newEnv(t *testing.T, files string) *env {
+func newEnv(t testing.TB, files string) *env {
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir, spec: filepath.Join(dir, "host.hcl"), state: filepath.Join(dir, "state.json"), lock: filepath.Join(dir, "lock")}
 	e.write(files)
@@ -238,4 +238,19 @@ func (e *env) ugly() string {
 	p := filepath.Join(e.dir, "ugly.hcl")
 	os.WriteFile(p, []byte("deployment \"d\" {\nopenbis_host=\"a\"\n}\n"), 0o644)
 	return p
+}
+
+// BenchmarkPlanConverged measures a whole `provision plan` run (decode,
+// compile, read, diff, render) on a converged host of files.
+func BenchmarkPlanConverged(b *testing.B) {
+	e := newEnv(b, motd)
+	if code, out := e.run("apply", e.spec); code != exitOK {
+		b.Fatal(out)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if code, out := e.run("plan", e.spec); code != exitOK {
+			b.Fatal(out)
+		}
+	}
 }

@@ -423,7 +423,7 @@ func (im *Image) Apply(ctx context.Context, ch *executors.Change, out *executors
 		return fmt.Errorf("%s: %w", im.Address(), err)
 	}
 	im.recordedID = id
-	tag := historyRepo(im.cfg.Deployment, im.cfg.Resource) + ":" + historyTag(im.now().UTC().Format("20060102-150405"), currentUser())
+	tag := historyRepo(im.cfg.Deployment, im.cfg.Resource) + ":" + historyTag(im.now().UTC().Format("20060102-150405"), currentUser(), id)
 	if err := cli.ImageTag(ctx, id, tag); err != nil {
 		return fmt.Errorf("%s: tag %s as %s: %w", im.Address(), short(id), tag, err)
 	}

@@ -90,14 +90,16 @@ func historyRepo(deployment, name string) string {
 var unsafeTagChars = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 
 // historyTag follows the guide's convention of putting the date and the
-// user in the tag: 20261128-120501-alice.
-func historyTag(when string, user string) string {
+// user in the tag, and ends with the short image ID so that two applies in
+// one second do not take each other's tag: 20261128-120501-alice-585a9adf333b.
+func historyTag(when, user, id string) string {
+	u := strings.Trim(unsafeTagChars.ReplaceAllString(user, "-"), "-.")
+	if len(u) > 64 {
+		u = u[:64]
+	}
 	t := when
-	if u := strings.Trim(unsafeTagChars.ReplaceAllString(user, "-"), "-."); u != "" {
+	if u != "" {
 		t += "-" + u
 	}
-	if len(t) > 128 {
-		t = t[:128]
-	}
-	return t
+	return t + "-" + short(id)
 }

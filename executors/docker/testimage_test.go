@@ -231,7 +231,7 @@ func writeImageTar(t testing.TB, path string, img testImage) builtImage {
 			r, _ := ParseRef(tag)
 			entries = append(entries, map[string]any{
 				"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": out.manifestDigest, "size": len(man),
-				"annotations": map[string]string{annotationImgName: "docker.io/library/" + r.Familiar, annotationRefName: r.Tag},
+				"annotations": map[string]string{annotationImgName: tag, annotationRefName: r.Tag},
 			})
 		}
 		if len(entries) == 0 {

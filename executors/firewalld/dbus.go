@@ -11,16 +11,14 @@ import (
 
 // firewalld's D-Bus names (firewalld.dbus(5)).
 const (
-	busName           = "org.fedoraproject.FirewallD1"
-	rootPath          = dbus.ObjectPath("/org/fedoraproject/FirewallD1")
-	configPath        = dbus.ObjectPath("/org/fedoraproject/FirewallD1/config")
-	ifaceMain         = busName
-	ifaceZone         = busName + ".zone"
-	ifacePolicy       = busName + ".policy"
-	ifaceConfig       = busName + ".config"
-	ifaceConfigZone   = ifaceConfig + ".zone"
-	ifaceConfigPolicy = ifaceConfig + ".policy"
-	exceptionName     = busName + ".Exception"
+	busName         = "org.fedoraproject.FirewallD1"
+	rootPath        = dbus.ObjectPath("/org/fedoraproject/FirewallD1")
+	configPath      = dbus.ObjectPath("/org/fedoraproject/FirewallD1/config")
+	ifaceMain       = busName
+	ifaceZone       = busName + ".zone"
+	ifaceConfig     = busName + ".config"
+	ifaceConfigZone = ifaceConfig + ".zone"
+	exceptionName   = busName + ".Exception"
 )
 
 // ErrNotRunning means nobody owns firewalld's name on the bus.

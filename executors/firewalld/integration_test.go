@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -298,69 +299,91 @@ func TestErrors(t *testing.T) {
 	t.Logf("%v", err)
 }
 
-func TestPolicyLifecycle(t *testing.T) {
+func TestDirectRuleLifecycle(t *testing.T) {
 	ctx := context.Background()
 	c := conn(t)
-	cfg := PolicyConfig{Name: "provision-test", Bus: fw.BusAddress, Egress: []string{"internal"},
-		Ports: []Exposure{
-			{Port: 8000, Open: true},
-			{Port: 8002, Allow: []string{"192.0.2.10", "2001:db8::10"}},
-			{Port: 8001},
-			{Port: 8081},
-		}}
-	p, err := NewPolicy(cfg)
+	srcs := []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32"), netip.MustParsePrefix("2001:db8::10/128")}
+	guard, err := PortGuard("comm_9002", fw.BusAddress, 9002, "tcp", srcs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch := plan(t, p)
-	if ch.Action != executors.Create || !slices.Equal(ch.Reasons, []string{"permanent missing", "runtime missing"}) {
-		t.Fatalf("fresh: %s %v", ch.Action, ch.Reasons)
-	}
-	apply(t, p)
-
-	// What firewalld reads back is exactly our normal form.
-	m, ok, err := c.runtimePolicy(ctx, "provision-test")
-	if err != nil || !ok {
-		t.Fatal(ok, err)
-	}
-	if got := fromDBus(m).Rules; !slices.Equal(got, p.RichRules()) {
-		t.Errorf("firewalld has\n%s\nwe built\n%s", strings.Join(got, "\n"), strings.Join(p.RichRules(), "\n"))
-	}
-
-	// A rule added by hand inside our policy is drift, and apply undoes it
-	// at runtime without a reload.
-	if err := c.call(ctx, "hand", rootPath, ifacePolicy+".setPolicySettings", nil, "provision-test",
-		map[string]dbus.Variant{"rich_rules": dbus.MakeVariant(append(p.RichRules(), `rule port port="22" protocol="tcp" accept`))}); err != nil {
-		t.Fatal(err)
-	}
-	ch = plan(t, p)
-	if ch.Action != executors.Update || !slices.Equal(ch.Reasons, []string{"runtime differs (rich_rules)"}) || len(ch.Warnings) != 0 {
-		t.Fatalf("runtime drift: %s %v %v", ch.Action, ch.Reasons, ch.Warnings)
-	}
-	apply(t, p)
-
-	// Permanent drift: a changed allow list is a permanent and a runtime update.
-	cfg.Ports[1].Allow = []string{"192.0.2.11"}
-	p2, err := NewPolicy(cfg)
+	lo, err := LoopbackGuard("loopback_guard", fw.BusAddress)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch = plan(t, p2)
-	if ch.Action != executors.Update || !slices.Equal(ch.Reasons, []string{"permanent differs (rich_rules)", "runtime differs (rich_rules)"}) {
-		t.Fatalf("changed allow: %s %v", ch.Action, ch.Reasons)
+	all := append(guard, lo)
+	var got []string
+	for _, d := range all {
+		ch := plan(t, d)
+		if ch.Action != executors.Create || !slices.Equal(ch.Reasons, []string{"runtime missing", "permanent missing"}) {
+			t.Fatalf("%s fresh: %s %v", d.Address(), ch.Action, ch.Reasons)
+		}
+		apply(t, d)
+		got = append(got, d.Address()+": "+d.String())
 	}
-	apply(t, p2)
+	want := []string{
+		"firewalld_direct_rule.comm_9002_allow_192_0_2_10: ipv4 raw PREROUTING 0 -s 192.0.2.10 -p tcp -m tcp --dport 9002 -j ACCEPT",
+		"firewalld_direct_rule.comm_9002_allow_2001_db8__10: ipv6 raw PREROUTING 0 -s 2001:db8::10 -p tcp -m tcp --dport 9002 -j ACCEPT",
+		"firewalld_direct_rule.comm_9002_drop_ipv4: ipv4 raw PREROUTING 1 ! -i lo -p tcp -m tcp --dport 9002 -j DROP",
+		"firewalld_direct_rule.comm_9002_drop_ipv6: ipv6 raw PREROUTING 1 ! -i lo -p tcp -m tcp --dport 9002 -j DROP",
+		"firewalld_direct_rule.loopback_guard: ipv4 raw PREROUTING 0 ! -i lo -d 127.0.0.0/8 -j DROP",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// The kernel holds them: iptables in firewalld's namespace.
+	if out, err := fw.Run(ctx, "iptables", "-t", "raw", "-S", "PREROUTING"); err != nil || !strings.Contains(out, "--dport 9002 -j DROP") {
+		t.Errorf("iptables raw: %v\n%s", err, out)
+	}
 
-	del, err := FromRecord(*p2.Record())
-	if err != nil {
+	// An admin's direct rule is left alone; drift in each config is seen.
+	hand := []any{"ipv4", "raw", "PREROUTING", int32(5), []string{"-p", "udp", "--dport", "53", "-j", "ACCEPT"}}
+	for _, o := range []struct {
+		path  dbus.ObjectPath
+		iface string
+	}{{rootPath, busName + ".direct"}, {configPath, ifaceConfig + ".direct"}} {
+		if err := c.call(ctx, "hand", o.path, o.iface+".addRule", nil, hand...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := guard[0]
+	if err := d.remove(ctx, c, false); err != nil {
 		t.Fatal(err)
 	}
-	ch = plan(t, del)
-	if ch.Action != executors.Delete || len(ch.Warnings) != 1 {
-		t.Fatalf("delete: %s %v %v", ch.Action, ch.Reasons, ch.Warnings)
+	if ch := plan(t, d); ch.Action != executors.Update || !slices.Equal(ch.Reasons, []string{"runtime missing"}) {
+		t.Fatalf("runtime drift: %s %v", ch.Action, ch.Reasons)
 	}
-	apply(t, del)
-	if ch := plan(t, p2); ch.Action != executors.Create {
-		t.Errorf("after delete: %s %v", ch.Action, ch.Reasons)
+	apply(t, d)
+	if err := d.remove(ctx, c, true); err != nil {
+		t.Fatal(err)
+	}
+	if ch := plan(t, d); ch.Action != executors.Update || !slices.Equal(ch.Reasons, []string{"permanent missing"}) {
+		t.Fatalf("permanent drift: %s %v", ch.Action, ch.Reasons)
+	}
+	apply(t, d)
+
+	// A reload keeps them: they are permanent.
+	if err := c.reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range all {
+		if ch := plan(t, d); ch.Action != executors.NoOp {
+			t.Errorf("%s after reload: %s %v", d.Address(), ch.Action, ch.Reasons)
+		}
+	}
+
+	for _, d := range all {
+		del, err := FromRecord(*d.Record())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ch := plan(t, del); ch.Action != executors.Delete {
+			t.Fatalf("%s delete: %s %v", del.Address(), ch.Action, ch.Reasons)
+		}
+		apply(t, del)
+	}
+	var ok bool
+	if err := c.call(ctx, "query hand", rootPath, busName+".direct.queryRule", []any{&ok}, hand...); err != nil || !ok {
+		t.Errorf("hand-added direct rule gone: %v %v", ok, err)
 	}
 }

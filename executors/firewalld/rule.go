@@ -17,7 +17,7 @@ import (
 // Kinds, as addresses and state records name them.
 const (
 	KindRule   = "firewalld_rich_rule"
-	KindPolicy = "firewalld_policy"
+	KindDirect = "firewalld_direct_rule"
 )
 
 // DefaultZone is the zone the guide's rule goes to.
@@ -118,136 +118,55 @@ func (r *Rule) RichRule() string { return r.rule }
 // Address implements executors.Resource.
 func (r *Rule) Address() string { return KindRule + "." + r.cfg.Name }
 
-type ruleData struct {
-	Runtime   bool `json:"runtime"`
-	Permanent bool `json:"permanent"`
-}
-
 // Plan queries the rule in the runtime and the permanent configuration
 // (through firewalld, which normalises rules: never by string). Other rules
 // in the zone are not looked at: they are the admin's.
 func (r *Rule) Plan(ctx context.Context) (*executors.Change, error) {
-	c, err := dial(ctx, r.cfg.Bus)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", r.Address(), err)
-	}
-	defer c.Close()
-	var d ruleData
-	d.Runtime, err = c.queryRuntimeRule(ctx, r.cfg.Zone, r.rule)
-	if r.absent && IsCode(err, "INVALID_ZONE") {
-		err, d.Runtime = nil, false // the zone went away, and the rule with it
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", r.Address(), err)
-	}
-	d.Permanent, err = c.queryPermanentRule(ctx, r.cfg.Zone, r.rule)
-	if r.absent && IsCode(err, "INVALID_ZONE") {
-		err, d.Permanent = nil, false
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", r.Address(), err)
-	}
-	data, _ := json.Marshal(d)
-	ch := &executors.Change{
-		Address:     r.Address(),
-		Fingerprint: executors.Fingerprint(KindRule, r.cfg.Zone, r.rule, d),
-		Data:        data,
-		Fields: []executors.Field{
-			{Name: "zone", New: r.cfg.Zone},
-			{Name: "rule", New: r.rule},
-		},
-	}
-	if r.absent {
-		for i := range ch.Fields {
-			ch.Fields[i].Old, ch.Fields[i].New = ch.Fields[i].New, ""
-		}
-		if d.Runtime {
-			ch.Reasons = append(ch.Reasons, "runtime present")
-		}
-		if d.Permanent {
-			ch.Reasons = append(ch.Reasons, "permanent present")
-		}
-		if d.Runtime || d.Permanent {
-			ch.Action = executors.Delete
-		}
-		return ch, nil
-	}
-	if !d.Runtime {
-		ch.Reasons = append(ch.Reasons, "runtime missing")
-	}
-	if !d.Permanent {
-		ch.Reasons = append(ch.Reasons, "permanent missing")
-	}
-	switch {
-	case !d.Runtime && !d.Permanent:
-		ch.Action = executors.Create
-	case !d.Runtime || !d.Permanent:
-		ch.Action = executors.Update
-	}
-	return ch, nil
+	return planEntry(ctx, r.Address(), r.cfg.Bus, r, r.absent, []executors.Field{
+		{Name: "zone", New: r.cfg.Zone},
+		{Name: "rule", New: r.rule},
+	}, KindRule, r.cfg.Zone, r.rule)
 }
 
 // Apply adds (or, for a deleted resource, removes) the rule where the plan
 // found it missing (or present), and nowhere else.
 func (r *Rule) Apply(ctx context.Context, ch *executors.Change, out *executors.Output) error {
-	if ch == nil || ch.Action == executors.NoOp {
-		return nil
-	}
-	var d ruleData
-	if err := json.Unmarshal(ch.Data, &d); err != nil {
-		return fmt.Errorf("%s: plan data: %w", r.Address(), err)
-	}
-	c, err := dial(ctx, r.cfg.Bus)
-	if err != nil {
-		return fmt.Errorf("%s: %w", r.Address(), err)
-	}
-	defer c.Close()
-	zone := r.cfg.Zone
-	if r.absent {
-		if d.Runtime {
-			out.Progress(r.Address(), "removing from runtime zone "+zone)
-			err := c.call(ctx, "remove runtime rich rule from zone "+zone, rootPath, ifaceZone+".removeRichRule", nil, zone, r.rule)
-			if err != nil && !IsCode(err, "NOT_ENABLED") {
-				return fmt.Errorf("%s: %w", r.Address(), err)
-			}
-		}
-		if d.Permanent {
-			out.Progress(r.Address(), "removing from permanent zone "+zone)
-			if err := r.permanent(ctx, c, "removeRichRule", "NOT_ENABLED"); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if !d.Runtime {
-		out.Progress(r.Address(), "adding to runtime zone "+zone)
-		var z string
-		err := c.call(ctx, "add runtime rich rule to zone "+zone, rootPath, ifaceZone+".addRichRule", []any{&z}, zone, r.rule, int32(0))
-		if err != nil && !IsCode(err, "ALREADY_ENABLED") {
-			return fmt.Errorf("%s: %w", r.Address(), err)
-		}
-	}
-	if !d.Permanent {
-		out.Progress(r.Address(), "adding to permanent zone "+zone)
-		if err := r.permanent(ctx, c, "addRichRule", "ALREADY_ENABLED"); err != nil {
-			return err
-		}
-	}
-	return nil
+	return applyEntry(ctx, r.Address(), r.cfg.Bus, r, r.absent, ch, out)
 }
 
-// permanent calls method on the permanent zone; the code `done` means
-// someone else already did it, which is the state we want.
-func (r *Rule) permanent(ctx context.Context, c *client, method, done string) error {
-	p, err := c.configZone(ctx, r.cfg.Zone)
-	if err == nil {
-		err = c.call(ctx, method+" in permanent zone "+r.cfg.Zone, p, ifaceConfigZone+"."+method, nil, r.rule)
+func (r *Rule) query(ctx context.Context, c *client, permanent bool) (bool, error) {
+	if permanent {
+		return c.queryPermanentRule(ctx, r.cfg.Zone, r.rule)
 	}
-	if err != nil && !IsCode(err, done) {
-		return fmt.Errorf("%s: %w", r.Address(), err)
-	}
-	return nil
+	return c.queryRuntimeRule(ctx, r.cfg.Zone, r.rule)
 }
+
+func (r *Rule) add(ctx context.Context, c *client, permanent bool) error {
+	zone := r.cfg.Zone
+	if !permanent {
+		var z string
+		return tolerate(c.call(ctx, "add runtime rich rule to zone "+zone, rootPath, ifaceZone+".addRichRule", []any{&z}, zone, r.rule, int32(0)), "ALREADY_ENABLED")
+	}
+	p, err := c.configZone(ctx, zone)
+	if err != nil {
+		return err
+	}
+	return tolerate(c.call(ctx, "add permanent rich rule to zone "+zone, p, ifaceConfigZone+".addRichRule", nil, r.rule), "ALREADY_ENABLED")
+}
+
+func (r *Rule) remove(ctx context.Context, c *client, permanent bool) error {
+	zone := r.cfg.Zone
+	if !permanent {
+		return tolerate(c.call(ctx, "remove runtime rich rule from zone "+zone, rootPath, ifaceZone+".removeRichRule", nil, zone, r.rule), "NOT_ENABLED")
+	}
+	p, err := c.configZone(ctx, zone)
+	if err != nil {
+		return err
+	}
+	return tolerate(c.call(ctx, "remove permanent rich rule from zone "+zone, p, ifaceConfigZone+".removeRichRule", nil, r.rule), "NOT_ENABLED")
+}
+
+func (r *Rule) gone(err error) bool { return IsCode(err, "INVALID_ZONE") }
 
 // Record implements executors.Resource: enough to remove exactly this rule
 // once it leaves the spec.
@@ -260,7 +179,7 @@ func (r *Rule) Record() *executors.Record {
 }
 
 // FromRecord builds the resource that deletes what a state record says
-// provision created: a rich rule or a policy.
+// provision created: a rich rule or a direct rule.
 func FromRecord(rec executors.Record) (executors.Resource, error) {
 	switch rec.Kind {
 	case KindRule:
@@ -274,17 +193,17 @@ func FromRecord(rec executors.Record) (executors.Resource, error) {
 		}
 		r.absent = true
 		return r, nil
-	case KindPolicy:
-		var cfg PolicyConfig
+	case KindDirect:
+		var cfg DirectRuleConfig
 		if err := json.Unmarshal(rec.Data, &cfg); err != nil {
 			return nil, fmt.Errorf("state record %s: %w", rec.Address, err)
 		}
-		p, err := NewPolicy(cfg)
+		d, err := NewDirectRule(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("state record %s: %w", rec.Address, err)
 		}
-		p.absent = true
-		return p, nil
+		d.absent = true
+		return d, nil
 	}
 	return nil, fmt.Errorf("state record %s: kind %q is not a firewalld kind", rec.Address, rec.Kind)
 }

@@ -60,10 +60,21 @@ func httpProbe(addr, rawURL string, dial DialFunc) (ProbeFunc, error) {
 		if err != nil {
 			return fmt.Errorf("port %s does not answer: %w", addr, err)
 		}
-		c.Close()
 		if client == nil {
+			// Docker's userland proxy accepts connections on a published
+			// port even when nothing listens in the container, and closes
+			// them at once: a service keeps the connection open.
+			defer c.Close()
+			c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			if _, err := c.Read(make([]byte, 1)); err != nil {
+				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					return nil
+				}
+				return fmt.Errorf("port %s accepted the connection but closed it: %w", addr, err)
+			}
 			return nil
 		}
+		c.Close()
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 		if err != nil {
 			return err
@@ -90,10 +101,15 @@ func waitHealthy(ctx context.Context, probe ProbeFunc, timeout, every time.Durat
 	var last error
 	for {
 		pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
-		last = probe(pctx)
+		err := probe(pctx)
 		pcancel()
-		if last == nil {
+		if err == nil {
 			return nil
+		}
+		// A probe cut short by the overall deadline says less than the
+		// previous one.
+		if last == nil || ctx.Err() == nil {
+			last = err
 		}
 		select {
 		case <-ctx.Done():

@@ -335,7 +335,31 @@ func (u *Unit) checkHealth(ctx context.Context, conn *sddbus.Conn, out *executor
 		return nil
 	}
 	out.Progress(u.cfg.Address, fmt.Sprintf("waiting up to %s for it to answer", u.cfg.HealthTimeout))
-	if err := waitHealthy(ctx, u.probe, u.cfg.HealthTimeout, u.cfg.HealthInterval); err != nil {
+	// Healthy means: the probe passes twice in a row and the unit is still
+	// active afterwards, so a service that answers for a moment and then
+	// exits (and is being restarted by systemd) does not count.
+	probe := func(ctx context.Context) error {
+		if err := u.probe(ctx); err != nil {
+			return err
+		}
+		select {
+		case <-time.After(u.cfg.HealthInterval):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if err := u.probe(ctx); err != nil {
+			return err
+		}
+		p, err := readProps(ctx, conn, u.cfg.Name)
+		if err != nil {
+			return err
+		}
+		if p.ActiveState != "active" {
+			return fmt.Errorf("%s answered but is %s (%s)", u.cfg.Name, p.ActiveState, p.SubState)
+		}
+		return nil
+	}
+	if err := waitHealthy(ctx, probe, u.cfg.HealthTimeout, u.cfg.HealthInterval); err != nil {
 		return fmt.Errorf("health check: %w", err)
 	}
 	return nil

@@ -1,0 +1,627 @@
+//go:build integration
+
+package docker
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/registry"
+	"github.com/docker/docker/client"
+	"github.com/docker/go-connections/nat"
+	"github.com/openbis/provision/executors"
+	"github.com/openbis/provision/testenv/dockerd"
+)
+
+// The suite runs against its own dockerd and docker-registry (see
+// testenv/dockerd), started here and stopped at the end, also on failure.
+
+const (
+	regUser = "provtest"
+	regPass = "s3cret-pw"
+	// baseImage is a busybox rootfs with fake pip and conda scripts that
+	// record what they "install" where the real ones would.
+	baseImage = "pvtest/base:1"
+	sitePkgs  = "/vagrant_installation/miniconda3/lib/python3.6/site-packages"
+)
+
+var (
+	testHost string
+	testReg  string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "pvdk")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: integration setup:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	hp, err := exec.Command("htpasswd", "-Bbn", regUser, regPass).Output()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: integration setup: htpasswd (apt-get install -y apache2-utils):", err)
+		return 1
+	}
+	d, err := dockerd.Start(ctx, dir, dockerd.Options{Registry: true, Htpasswd: string(hp)})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: integration setup: cannot start the test daemon:", err)
+		return 1
+	}
+	defer func() {
+		if err := d.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stop test daemon:", err)
+		}
+	}()
+	testHost, testReg = d.Host, d.Registry
+	if err := importBase(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: integration setup: import base image:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+func testClient(t testing.TB) *client.Client {
+	t.Helper()
+	cli, err := client.NewClientWithOpts(client.WithHost(testHost), client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// busyboxRootfs is a tar of a tiny rootfs: Debian's static busybox, its
+// applets as symlinks, and pip/conda stand-ins.
+func busyboxRootfs() ([]byte, error) {
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		return nil, fmt.Errorf("read /bin/busybox (apt-get install -y busybox-static): %w", err)
+	}
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	dirs := []string{"bin", "tmp", "etc", "vagrant_installation/miniconda3/bin", sitePkgs[1:], "vagrant_installation/miniconda3/lib/R/library", "vagrant_installation/miniconda3/conda-meta"}
+	for _, d := range dirs {
+		tw.WriteHeader(&tar.Header{Name: d + "/", Mode: 0o755, Typeflag: tar.TypeDir})
+	}
+	tw.WriteHeader(&tar.Header{Name: "bin/busybox", Mode: 0o755, Size: int64(len(bb)), Typeflag: tar.TypeReg})
+	tw.Write(bb)
+	for _, a := range []string{"sh", "sleep", "mkdir", "touch", "echo", "cat", "ls", "rm", "true"} {
+		tw.WriteHeader(&tar.Header{Name: "bin/" + a, Linkname: "busybox", Mode: 0o777, Typeflag: tar.TypeSymlink})
+	}
+	scripts := map[string]string{
+		"pip": "#!/bin/sh\nfor p in \"$@\"; do case \"$p\" in install|-*) ;; *) mkdir -p " + sitePkgs + "/\"$p\" " + sitePkgs + "/\"$p\"-1.0.dist-info ;; esac; done\n",
+		"conda": "#!/bin/sh\nfor p in \"$@\"; do case \"$p\" in install|r|-*) ;; *) mkdir -p /vagrant_installation/miniconda3/lib/R/library/\"${p#r-}\" && touch /vagrant_installation/miniconda3/conda-meta/\"$p\"-1.0.json ;; esac; done\n",
+	}
+	for n, s := range scripts {
+		tw.WriteHeader(&tar.Header{Name: "vagrant_installation/miniconda3/bin/" + n, Mode: 0o755, Size: int64(len(s)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(s))
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func importBase(ctx context.Context) error {
+	rootfs, err := busyboxRootfs()
+	if err != nil {
+		return err
+	}
+	cli, err := client.NewClientWithOpts(client.WithHost(testHost), client.WithAPIVersionNegotiation())
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	rc, err := cli.ImageImport(ctx, image.ImportSource{Source: bytes.NewReader(rootfs), SourceName: "-"}, baseImage,
+		image.ImportOptions{Changes: []string{`CMD ["/bin/sleep", "3600"]`, "ENV PATH=/bin"}})
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return stream(rc, nil, "", nil)
+}
+
+func mustPlan(t *testing.T, r executors.Resource) *executors.Change {
+	t.Helper()
+	ch, err := r.Plan(context.Background())
+	if err != nil {
+		t.Fatalf("plan %s: %v", r.Address(), err)
+	}
+	return ch
+}
+
+func mustApply(t *testing.T, r executors.Resource, ch *executors.Change) string {
+	t.Helper()
+	var out bytes.Buffer
+	if err := r.Apply(context.Background(), ch, &executors.Output{W: &out}); err != nil {
+		t.Fatalf("apply %s: %v\n%s", r.Address(), err, out.String())
+	}
+	return out.String()
+}
+
+func wantAction(t *testing.T, ch *executors.Change, a executors.Action) {
+	t.Helper()
+	if ch.Action != a {
+		t.Fatalf("%s: action %q, want %q (reasons %v, fields %+v)", ch.Address, ch.Action, a, ch.Reasons, ch.Fields)
+	}
+}
+
+func imageID(t *testing.T, cli *client.Client, ref string) string {
+	t.Helper()
+	ins, err := cli.ImageInspect(context.Background(), ref)
+	if client.IsErrNotFound(err) {
+		return ""
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ins.ID
+}
+
+func imageIDs(t *testing.T, cli *client.Client) []string {
+	t.Helper()
+	list, err := cli.ImageList(context.Background(), image.ListOptions{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, s := range list {
+		ids = append(ids, s.ID+strings.Join(s.RepoTags, ","))
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func TestDaemonDown(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "nobody.sock")
+	im, err := NewImage(ImageConfig{Host: "unix://" + sock, Name: "x:1", Pull: true, Deployment: "d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = im.Plan(context.Background())
+	if err == nil || !strings.Contains(err.Error(), sock) || !strings.Contains(err.Error(), "not reachable") {
+		t.Fatalf("err = %v, want it to name the socket %s", err, sock)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	for _, layout := range []string{"classic", "oci"} {
+		t.Run(layout, func(t *testing.T) {
+			cli := testClient(t)
+			dir := t.TempDir()
+			name := "pvtest/load-" + layout + ":1"
+			tarV := func(v int) (string, builtImage) {
+				p := filepath.Join(dir, fmt.Sprintf("v%d.tar", v))
+				b := writeImageTar(t, p, testImage{tags: []string{name}, layers: []testLayer{smallLayer(fmt.Sprintf("v%d", v))}, env: []string{fmt.Sprintf("V=%d", v)}, layout: layout})
+				return p, b
+			}
+			// Each apply is an hour after the previous one: history tags
+			// order by time.
+			start, applies := time.Now(), 0
+			res := func(p string) *Image {
+				im, err := NewImage(ImageConfig{Resource: "load_" + layout, Host: testHost, Name: name, Load: p, Deployment: "dep-" + layout})
+				if err != nil {
+					t.Fatal(err)
+				}
+				applies++
+				at := start.Add(time.Duration(applies) * time.Hour)
+				im.now = func() time.Time { return at }
+				return im
+			}
+
+			p1, b1 := tarV(1)
+			im := res(p1)
+			ch := mustPlan(t, im)
+			wantAction(t, ch, executors.Create)
+			mustApply(t, im, ch)
+			if id := imageID(t, cli, name); id != b1.configDigest {
+				t.Fatalf("after load: %s is %s, want %s", name, id, b1.configDigest)
+			}
+			// Already present under the right tag: no load.
+			wantAction(t, mustPlan(t, res(p1)), executors.NoOp)
+
+			// A changed tar under the same tag is drift, and the silent
+			// retag is reported.
+			p2, b2 := tarV(2)
+			ch = mustPlan(t, res(p2))
+			wantAction(t, ch, executors.Update)
+			if len(ch.Warnings) == 0 || !strings.Contains(ch.Warnings[0], "moves tag "+name) {
+				t.Errorf("warnings %q: want the retag reported", ch.Warnings)
+			}
+			if ch.Fields[0].Old != b1.configDigest || ch.Fields[0].New != b2.configDigest {
+				t.Errorf("fields %+v", ch.Fields)
+			}
+			mustApply(t, res(p2), ch)
+			wantAction(t, mustPlan(t, res(p2)), executors.NoOp)
+
+			// Keep 1: after a third image, the first is gone, the second kept.
+			p3, b3 := tarV(3)
+			im3 := res(p3)
+			mustApply(t, im3, mustPlan(t, im3))
+			if imageID(t, cli, b1.configDigest) != "" {
+				t.Error("cleanup kept the oldest image")
+			}
+			if imageID(t, cli, b2.configDigest) == "" || imageID(t, cli, b3.configDigest) == "" {
+				t.Error("cleanup removed the current or the previous image")
+			}
+
+			// Back to v2, which is still present: a tag, no load.
+			ch = mustPlan(t, res(p2))
+			wantAction(t, ch, executors.Update)
+			var p imagePlanProbe
+			p.decode(t, ch)
+			if p.Op != "tag" {
+				t.Errorf("op %q, want tag", p.Op)
+			}
+			im2 := res(p2)
+			mustApply(t, im2, ch)
+			if imageID(t, cli, name) != b2.configDigest {
+				t.Error("rollback did not retag")
+			}
+
+			// The record deletes what the resource put in place.
+			del, err := FromRecord(*im2.Record())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch = mustPlan(t, del)
+			wantAction(t, ch, executors.Delete)
+			mustApply(t, del, ch)
+			if imageID(t, cli, name) != "" {
+				t.Error("delete left the tag")
+			}
+			wantAction(t, mustPlan(t, del), executors.NoOp)
+		})
+	}
+}
+
+type imagePlanProbe struct{ imagePlan }
+
+func (p *imagePlanProbe) decode(t *testing.T, ch *executors.Change) {
+	t.Helper()
+	if err := jsonUnmarshal(ch.Data, &p.imagePlan); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadBroken(t *testing.T) {
+	cli := testClient(t)
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.tar")
+	writeImageTar(t, good, testImage{tags: []string{"pvtest/broken:1"}, layers: []testLayer{{zeroFile: 1 << 20}, smallLayer("x")}})
+	data, _ := os.ReadFile(good)
+	trunc := filepath.Join(dir, "trunc.tar")
+	os.WriteFile(trunc, data[:len(data)/2], 0o644)
+	before := imageIDs(t, cli)
+	im, err := NewImage(ImageConfig{Host: testHost, Name: "pvtest/broken:1", Load: trunc, Deployment: "d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = im.Plan(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "truncated") || !strings.Contains(err.Error(), trunc) {
+		t.Fatalf("err = %v, want a truncation error naming the file", err)
+	}
+	if after := imageIDs(t, cli); !slices.Equal(before, after) {
+		t.Errorf("images changed:\n%v\n%v", before, after)
+	}
+}
+
+func TestPull(t *testing.T) {
+	ctx := context.Background()
+	cli := testClient(t)
+	auth, _ := registry.EncodeAuthConfig(registry.AuthConfig{Username: regUser, Password: regPass, ServerAddress: testReg})
+	push := func(src, ref string) {
+		t.Helper()
+		if err := cli.ImageTag(ctx, src, ref); err != nil {
+			t.Fatal(err)
+		}
+		rc, err := cli.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: auth})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		if err := stream(rc, nil, "", nil); err != nil {
+			t.Fatalf("push %s: %v", ref, err)
+		}
+		if _, err := cli.ImageRemove(ctx, ref, image.RemoveOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ref := testReg + "/pvtest/pull:1"
+	push(baseImage, ref)
+
+	good := &Auth{Username: regUser, Password: regPass}
+	res := func(name string, a *Auth, refresh bool) *Image {
+		im, err := NewImage(ImageConfig{Resource: "pull", Host: testHost, Name: name, Pull: true, Auth: a, Deployment: "pull", Refresh: refresh})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return im
+	}
+
+	// Auth failure: a clear message, and the password never shown.
+	bad := res(ref, &Auth{Username: regUser, Password: "wrong-pw"}, false)
+	ch := mustPlan(t, bad)
+	wantAction(t, ch, executors.Create)
+	err := bad.Apply(ctx, ch, &executors.Output{W: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), "refused the credentials") || strings.Contains(err.Error(), "wrong-pw") {
+		t.Fatalf("err = %v, want an auth error without the password", err)
+	}
+
+	// By tag.
+	im := res(ref, good, false)
+	ch = mustPlan(t, im)
+	wantAction(t, ch, executors.Create)
+	mustApply(t, im, ch)
+	wantAction(t, mustPlan(t, res(ref, good, false)), executors.NoOp)
+	wantAction(t, mustPlan(t, res(ref, good, true)), executors.NoOp)
+	ins, err := cli.ImageInspect(ctx, ref)
+	if err != nil || len(ins.RepoDigests) == 0 {
+		t.Fatalf("inspect %s: %v %v", ref, err, ins.RepoDigests)
+	}
+	byDigest := ins.RepoDigests[0]
+
+	// The registry's tag moves: only a refreshing plan sees it.
+	if err := buildTrivial(ctx, cli, "pvtest/other:1"); err != nil {
+		t.Fatal(err)
+	}
+	push("pvtest/other:1", ref)
+	if err := cli.ImageTag(ctx, ins.ID, ref); err != nil {
+		t.Fatal(err)
+	}
+	wantAction(t, mustPlan(t, res(ref, good, false)), executors.NoOp)
+	ch = mustPlan(t, res(ref, good, true))
+	wantAction(t, ch, executors.Update)
+	if _, err := res(ref, &Auth{Username: regUser, Password: "wrong-pw"}, true).Plan(ctx); err == nil {
+		t.Error("refresh with a wrong password: want an error")
+	}
+
+	// By digest: the old content, still in the registry.
+	cli.ImageRemove(ctx, ref, image.RemoveOptions{})
+	cli.ImageRemove(ctx, byDigest, image.RemoveOptions{})
+	im = res(byDigest, good, false)
+	ch = mustPlan(t, im)
+	wantAction(t, ch, executors.Create)
+	mustApply(t, im, ch)
+	if imageID(t, cli, byDigest) != ins.ID {
+		t.Errorf("pull by digest: got %s, want %s", imageID(t, cli, byDigest), ins.ID)
+	}
+	wantAction(t, mustPlan(t, res(byDigest, good, true)), executors.NoOp)
+}
+
+// buildTrivial makes an image that differs from the base by one label.
+func buildTrivial(ctx context.Context, cli *client.Client, ref string) error {
+	r := &BuildRecipe{From: baseImage, ExtraLines: []string{"LABEL trivial=" + ref}}
+	im, err := NewImage(ImageConfig{Resource: "trivial", Host: testHost, Name: ref, Build: r, Deployment: "trivial"})
+	if err != nil {
+		return err
+	}
+	ch, err := im.Plan(ctx)
+	if err != nil {
+		return err
+	}
+	return im.Apply(ctx, ch, nil)
+}
+
+func TestBuild(t *testing.T) {
+	cli := testClient(t)
+	name := "pvtest/ext:alice-20261128"
+	res := func(py ...string) *Image {
+		im, err := NewImage(ImageConfig{Resource: "ext", Host: testHost, Name: name, Deployment: "build",
+			Build: &BuildRecipe{From: baseImage, PythonPackages: py, RPackages: []string{"r-base64enc"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return im
+	}
+	im := res("prettytable")
+	ch := mustPlan(t, im)
+	wantAction(t, ch, executors.Create)
+	out := mustApply(t, im, ch)
+	if !strings.Contains(out, "Step") {
+		t.Errorf("build output lacks the builder's steps:\n%s", out)
+	}
+	ins, err := cli.ImageInspect(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ins.Config.Labels[LabelRecipe] == "" || ins.Config.Labels[LabelDeployment] != "build" {
+		t.Errorf("labels %v", ins.Config.Labels)
+	}
+	first := ins.ID
+	wantAction(t, mustPlan(t, res("prettytable")), executors.NoOp)
+
+	// A changed recipe is drift.
+	ch = mustPlan(t, res("prettytable", "numpy"))
+	wantAction(t, ch, executors.Update)
+	im2 := res("prettytable", "numpy")
+	im2.now = func() time.Time { return time.Now().Add(time.Hour) }
+	mustApply(t, im2, ch)
+	if imageID(t, cli, name) == first {
+		t.Error("rebuild kept the old image")
+	}
+	// Back to the first recipe: the earlier build is tagged, not rebuilt.
+	ch = mustPlan(t, res("prettytable"))
+	var p imagePlanProbe
+	p.decode(t, ch)
+	if p.Op != "tag" || p.WantIDs[0] != first {
+		t.Errorf("plan %+v, want a tag of %s", p.imagePlan, first)
+	}
+}
+
+// runContainer starts a container the way the start script does.
+func runContainer(t *testing.T, cli *client.Client, name, dep string, env []string, hostPort int, binds []string, cmd ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	cport := nat.Port("8000/tcp")
+	hc := &container.HostConfig{Binds: binds}
+	cc := &container.Config{Image: baseImage, Env: env, Labels: map[string]string{LabelDeployment: dep}, Cmd: cmd}
+	if hostPort > 0 {
+		cc.ExposedPorts = nat.PortSet{cport: {}}
+		hc.PortBindings = nat.PortMap{cport: {{HostPort: fmt.Sprint(hostPort)}}}
+	}
+	resp, err := cli.ContainerCreate(ctx, cc, hc, nil, nil, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.ContainerRemove(context.Background(), resp.ID, container.RemoveOptions{Force: true}) })
+	if err := cli.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return resp.ID
+}
+
+func TestContainer(t *testing.T) {
+	ctx := context.Background()
+	cli := testClient(t)
+	home := t.TempDir()
+	cfg := ContainerConfig{Resource: "jh", Host: testHost, Name: "pvtest-jh", Deployment: "ct", Image: baseImage,
+		Env:    map[string]string{"OPENBIS_URL": "https://openbis.example.org", "JUPYTERHUB_PORT": "8000"},
+		Ports:  []Port{{HostPort: 18000, ContainerPort: 8000}},
+		Mounts: []Mount{{Source: home, Target: "/home"}},
+	}
+	res := func(mod func(*ContainerConfig)) *Container {
+		c := cfg
+		if mod != nil {
+			mod(&c)
+		}
+		r, err := NewContainer(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+
+	// Missing.
+	wantAction(t, mustPlan(t, res(nil)), executors.Create)
+
+	// Another container holds the host port: an error naming it.
+	other := runContainer(t, cli, "pvtest-squatter", "someone-else", nil, 18000, nil, "sleep", "3600")
+	_, err := res(nil).Plan(ctx)
+	if err == nil || !strings.Contains(err.Error(), "pvtest-squatter") || !strings.Contains(err.Error(), "18000") {
+		t.Fatalf("err = %v, want a port clash naming pvtest-squatter", err)
+	}
+	cli.ContainerRemove(ctx, other, container.RemoveOptions{Force: true})
+
+	// Running as declared, with a package installed by hand inside.
+	env := []string{"OPENBIS_URL=https://openbis.example.org", "JUPYTERHUB_PORT=8000"}
+	id := runContainer(t, cli, "pvtest-jh", "ct", env, 18000, []string{home + ":/home"},
+		"sh", "-c", "mkdir -p "+sitePkgs+"/prettytable-3.9.0.dist-info "+sitePkgs+"/prettytable && sleep 3600")
+	var ch *executors.Change
+	for range 50 { // the mkdir runs right after start
+		ch = mustPlan(t, res(nil))
+		if len(ch.Warnings) > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	wantAction(t, ch, executors.NoOp)
+	if len(ch.Warnings) != 1 || !strings.Contains(ch.Warnings[0], "prettytable-3.9.0") || !strings.Contains(ch.Warnings[0], "restart") {
+		t.Errorf("warnings %q: want the hand-installed package reported", ch.Warnings)
+	}
+
+	// Drift cases, one field each.
+	other2, err := cli.ImageInspect(ctx, baseImage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = other2
+	if err := buildTrivial(ctx, cli, "pvtest/ct-other:1"); err != nil {
+		t.Fatal(err)
+	}
+	drift := []struct {
+		name  string
+		mod   func(*ContainerConfig)
+		field string
+	}{
+		{"env", func(c *ContainerConfig) { c.Env = map[string]string{"OPENBIS_URL": "https://other.example.org"} }, "env.OPENBIS_URL"},
+		{"image", func(c *ContainerConfig) { c.Image = "pvtest/ct-other:1" }, "image"},
+		{"ports", func(c *ContainerConfig) { c.Ports = []Port{{HostPort: 18001, ContainerPort: 8000}} }, "ports"},
+		{"mounts", func(c *ContainerConfig) { c.Mounts = nil }, "mounts"},
+	}
+	for _, d := range drift {
+		t.Run(d.name, func(t *testing.T) {
+			ch := mustPlan(t, res(d.mod))
+			wantAction(t, ch, executors.Replace)
+			if len(ch.Fields) != 1 || ch.Fields[0].Name != d.field {
+				t.Errorf("fields %+v, want one %s", ch.Fields, d.field)
+			}
+		})
+	}
+	// Image env of its own (PATH) is not drift: covered by the NoOp above.
+
+	// Stopped: drift; Apply removes stopped containers of the deployment
+	// other than the current one, and nothing else.
+	stale := runContainer(t, cli, "pvtest-jh-old", "ct", nil, 0, nil, "true")
+	foreign := runContainer(t, cli, "pvtest-foreign", "not-ct", nil, 0, nil, "true")
+	timeout := 1
+	if err := cli.ContainerStop(ctx, id, container.StopOptions{Timeout: &timeout}); err != nil {
+		t.Fatal(err)
+	}
+	waitExited(t, cli, stale, foreign, id)
+	r := res(nil)
+	ch = mustPlan(t, r)
+	wantAction(t, ch, executors.Update)
+	if !strings.Contains(strings.Join(ch.Reasons, " "), "not running") {
+		t.Errorf("reasons %v", ch.Reasons)
+	}
+	mustApply(t, r, ch)
+	exists := func(id string) bool { _, err := cli.ContainerInspect(ctx, id); return err == nil }
+	if exists(stale) || !exists(foreign) || !exists(id) {
+		t.Errorf("after apply: stale %v (want gone), foreign %v, current %v (want kept)", exists(stale), exists(foreign), exists(id))
+	}
+
+	// Left the spec: the record deletes it.
+	del, err := FromRecord(*r.Record())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch = mustPlan(t, del)
+	wantAction(t, ch, executors.Delete)
+	mustApply(t, del, ch)
+	if exists(id) {
+		t.Error("delete left the container")
+	}
+}
+
+func waitExited(t *testing.T, cli *client.Client, ids ...string) {
+	t.Helper()
+	for range 100 {
+		list, err := cli.ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("status", "running"))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		running := false
+		for _, c := range list {
+			if slices.Contains(ids, c.ID) {
+				running = true
+			}
+		}
+		if !running {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("containers did not stop")
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
