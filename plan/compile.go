@@ -13,7 +13,7 @@ import (
 	"github.com/openbis/provision/executors/elnprofile"
 	"github.com/openbis/provision/executors/file"
 	"github.com/openbis/provision/executors/systemd"
-	//TLS	"github.com/openbis/provision/executors/tlscert"
+	"github.com/openbis/provision/executors/tlscert"
 	"github.com/openbis/provision/templates"
 )
 
@@ -95,7 +95,7 @@ func (c *Compiled) add(r executors.Resource, deps ...string) {
 
 func (c *Compiled) jupyterhub(spec *Spec, j *JupyterHub, t Target) error {
 	if j.Certificates != "" {
-		warns, err := tlscertCheck(path.Join(j.Certificates, j.CertificateCrt), path.Join(j.Certificates, j.CertificateKey), t.Now())
+		warns, err := tlscert.Check(path.Join(j.Certificates, j.CertificateCrt), path.Join(j.Certificates, j.CertificateKey), t.Now())
 		if err != nil {
 			return fmt.Errorf("certificates: %w", err)
 		}

@@ -63,3 +63,15 @@ func TestStartScriptGolden(t *testing.T) {
 		t.Errorf("start script differs (go test ./plan -update):\n%s", b)
 	}
 }
+
+// TestCompileChecksCertificates: plan-time host checks fail before any
+// change when the certificate files are missing.
+func TestCompileChecksCertificates(t *testing.T) {
+	src, _ := Load("../examples/offline-tar.hcl", Inputs{})
+	j := src.Spec.Host("jupyterhub.example.org").JupyterHub
+	j.Certificates = t.TempDir()
+	_, err := Compile(context.Background(), src.Spec, "jupyterhub.example.org", Target{})
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(j.Certificates, "default.crt")) {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -40,6 +40,26 @@ type ArchiveImage struct {
 	Tags []string
 	// Layers is the number of layers.
 	Layers int
+	// DiffIDs and Created come from the config: they identify the image
+	// on the containerd image store when the archive has no manifest
+	// digest that store would use (classic layout).
+	DiffIDs []string
+	Created string
+}
+
+// setConfig fills what the image config says.
+func (a *ArchiveImage) setConfig(cfg []byte) error {
+	var c struct {
+		Created string `json:"created"`
+		RootFS  struct {
+			DiffIDs []string `json:"diff_ids"`
+		} `json:"rootfs"`
+	}
+	if err := json.Unmarshal(cfg, &c); err != nil {
+		return fmt.Errorf("parse image config: %w", err)
+	}
+	a.ConfigDigest, a.Created, a.DiffIDs = sha256Digest(cfg), c.Created, c.RootFS.DiffIDs
+	return nil
 }
 
 // IDs lists every ID under which a daemon may know this image.
@@ -223,7 +243,10 @@ func (e *entryReader) readDockerManifest(a *Archive) error {
 				return fmt.Errorf("layer: %w", err)
 			}
 		}
-		img := ArchiveImage{ConfigDigest: sha256Digest(cfg), Layers: len(im.Layers)}
+		img := ArchiveImage{Layers: len(im.Layers)}
+		if err := img.setConfig(cfg); err != nil {
+			return err
+		}
 		for _, t := range im.RepoTags {
 			img.Tags = append(img.Tags, familiar(t))
 		}
@@ -377,7 +400,8 @@ func (e *entryReader) resolveDescriptor(d ociDescriptor, depth int) (ArchiveImag
 			return ArchiveImage{}, fmt.Errorf("layer %s: %d bytes in the archive, manifest says %d (corrupt archive)", lp, ent.size, l.Size)
 		}
 	}
-	return ArchiveImage{ConfigDigest: sha256Digest(cfg), ManifestDigests: []string{d.Digest}, Layers: len(m.Layers)}, nil
+	img := ArchiveImage{ManifestDigests: []string{d.Digest}, Layers: len(m.Layers)}
+	return img, img.setConfig(cfg)
 }
 
 func appendUnique(s []string, add ...string) []string {

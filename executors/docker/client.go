@@ -12,8 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/docker/docker/api/types/image"
 
 	"github.com/docker/docker/client"
 	"github.com/openbis/provision/executors"
@@ -32,6 +36,47 @@ type daemon struct {
 	once sync.Once
 	cli  *client.Client
 	err  error
+
+	storeOnce  sync.Once
+	containerd bool
+}
+
+// containerdStore reports whether the daemon keeps images in containerd's
+// store (Docker >= 24 with the containerd snapshotter), where an image ID
+// is a manifest digest instead of the config digest. Asked only when IDs
+// do not match, since /info is slow.
+func (d *daemon) containerdStore(ctx context.Context, cli *client.Client) bool {
+	d.storeOnce.Do(func() {
+		info, err := cli.Info(ctx)
+		if err != nil {
+			return
+		}
+		for _, kv := range info.DriverStatus {
+			if kv[0] == "driver-type" && strings.Contains(kv[1], "containerd.snapshotter") {
+				d.containerd = true
+			}
+		}
+	})
+	return d.containerd
+}
+
+// sameImage reports whether local is the archive's image: by ID, or on
+// the containerd store (whose IDs a classic archive cannot tell) by its
+// layers and creation time.
+func (d *daemon) sameImage(ctx context.Context, cli *client.Client, local *image.InspectResponse, img ArchiveImage) bool {
+	if slices.Contains(img.IDs(), local.ID) {
+		return true
+	}
+	return sameContent(local, img.DiffIDs, img.Created) && d.containerdStore(ctx, cli)
+}
+
+func sameContent(local *image.InspectResponse, diffIDs []string, created string) bool {
+	if len(diffIDs) == 0 || !slices.Equal(local.RootFS.Layers, diffIDs) {
+		return false
+	}
+	a, err1 := time.Parse(time.RFC3339Nano, local.Created)
+	b, err2 := time.Parse(time.RFC3339Nano, created)
+	return err1 == nil && err2 == nil && a.Equal(b)
 }
 
 func newDaemon(host string) *daemon { return &daemon{host: host} }

@@ -224,6 +224,19 @@ func (c *Container) Plan(ctx context.Context) (*executors.Change, error) {
 		ch.Action = executors.Replace
 	}
 
+	// The guide: one JupyterHub per server. Another running container of
+	// this deployment is not this resource's to stop; say it.
+	if others, err := cli.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("status", "running"), filters.Arg("label", LabelDeployment+"="+c.cfg.Deployment))}); err != nil {
+		return nil, fmt.Errorf("%s: list containers: %w", c.Address(), c.d.wrap(err))
+	} else {
+		for _, o := range others {
+			if o.ID != ins.ID {
+				ch.Warnings = append(ch.Warnings, fmt.Sprintf("container %s of deployment %s is running besides %s; only one JupyterHub should run per server", containerName(o), c.cfg.Deployment, c.cfg.Name))
+			}
+		}
+	}
+
 	var diffSummary string
 	if running {
 		changes, err := cli.ContainerDiff(ctx, ins.ID)
@@ -347,11 +360,7 @@ func (c *Container) checkPortClash(ctx context.Context, cli *client.Client, self
 				if int(op.PublicPort) != p.HostPort || !ipOverlap(op.IP, p.HostIP) {
 					continue
 				}
-				name := other.ID[:12]
-				if len(other.Names) > 0 {
-					name = strings.TrimPrefix(other.Names[0], "/")
-				}
-				return fmt.Errorf("host port %d is held by container %s (%s, image %s); stop or remove it, or change the port", p.HostPort, name, other.ID[:12], other.Image)
+				return fmt.Errorf("host port %d is held by container %s (%s, image %s); stop or remove it, or change the port", p.HostPort, containerName(other), other.ID[:12], other.Image)
 			}
 		}
 	}
@@ -399,10 +408,7 @@ func (c *Container) removeStopped(ctx context.Context, cli *client.Client, curre
 		if o.ID == current || (o.State != "exited" && o.State != "created" && o.State != "dead") {
 			continue
 		}
-		name := o.ID[:12]
-		if len(o.Names) > 0 {
-			name = strings.TrimPrefix(o.Names[0], "/")
-		}
+		name := containerName(o)
 		out.Progress(c.Address(), "removing stopped container "+name)
 		if err := cli.ContainerRemove(ctx, o.ID, container.RemoveOptions{}); err != nil && !client.IsErrNotFound(err) {
 			return fmt.Errorf("%s: remove stopped container %s: %w", c.Address(), name, err)
@@ -498,4 +504,11 @@ func listN(s []string, n int) string {
 		return strings.Join(s, ", ")
 	}
 	return strings.Join(s[:n], ", ") + fmt.Sprintf(" and %d more", len(s)-n)
+}
+
+func containerName(c container.Summary) string {
+	if len(c.Names) > 0 {
+		return strings.TrimPrefix(c.Names[0], "/")
+	}
+	return c.ID[:12]
 }

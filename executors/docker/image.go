@@ -150,6 +150,11 @@ type imagePlan struct {
 	OldID   string   `json:"old_id,omitempty"`
 	BaseID  string   `json:"base_id,omitempty"`
 	Recipe  string   `json:"recipe,omitempty"`
+	// Tags, DiffIDs and Created identify a loaded image on the containerd
+	// store when its ID cannot be known from the archive.
+	Tags    []string `json:"tags,omitempty"`
+	DiffIDs []string `json:"diff_ids,omitempty"`
+	Created string   `json:"created,omitempty"`
 }
 
 // Plan reads the daemon (and the tar, by seeking) and says what is needed.
@@ -242,7 +247,7 @@ func (im *Image) planLoad(ctx context.Context, cli *client.Client, local *image.
 	}
 	p.WantIDs = img.IDs()
 	fp := []any{arch.Path, arch.Size, arch.ModTime.UnixNano(), p.WantIDs}
-	if local != nil && slices.Contains(p.WantIDs, local.ID) {
+	if local != nil && im.d.sameImage(ctx, cli, local, img) {
 		return fp, nil
 	}
 	field := executors.Field{Name: "image_id", New: img.ConfigDigest}
@@ -266,6 +271,7 @@ func (im *Image) planLoad(ctx context.Context, cli *client.Client, local *image.
 		}
 	}
 	p.Op = "load"
+	p.Tags, p.DiffIDs, p.Created = img.Tags, img.DiffIDs, img.Created
 	ch.Fields = append(ch.Fields, executors.Field{Name: "archive", New: fmt.Sprintf("%s (%s, %d layers)", arch.Path, humanSize(arch.Size), img.Layers)})
 	// docker load moves tags without a word; say it here.
 	for _, t := range img.Tags {
@@ -446,12 +452,15 @@ func (im *Image) applyLoad(ctx context.Context, cli *client.Client, p imagePlan,
 	if err := stream(resp.Body, out, im.Address(), nil); err != nil {
 		return "", fmt.Errorf("load image %s: %w", im.cfg.Load, err)
 	}
-	for _, id := range p.WantIDs {
+	// The loaded image, by ID, or on the containerd store by the tags the
+	// load set and its content.
+	candidates := append(append([]string{}, p.WantIDs...), p.Tags...)
+	for _, id := range candidates {
 		have, err := inspectImage(ctx, cli, id)
 		if err != nil {
 			return "", err
 		}
-		if have == nil {
+		if have == nil || !(slices.Contains(p.WantIDs, have.ID) || (p.Created != "" && sameContent(have, p.DiffIDs, p.Created) && im.d.containerdStore(ctx, cli))) {
 			continue
 		}
 		if err := cli.ImageTag(ctx, have.ID, im.ref.Familiar); err != nil {

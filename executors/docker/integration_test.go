@@ -6,6 +6,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -49,6 +50,10 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
+	if os.Getenv(benchChildEnv) != "" {
+		// The load benchmark's child uses the parent's daemon.
+		return m.Run()
+	}
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "pvdk")
 	if err != nil {
@@ -108,7 +113,7 @@ func busyboxRootfs() ([]byte, error) {
 		tw.WriteHeader(&tar.Header{Name: "bin/" + a, Linkname: "busybox", Mode: 0o777, Typeflag: tar.TypeSymlink})
 	}
 	scripts := map[string]string{
-		"pip": "#!/bin/sh\nfor p in \"$@\"; do case \"$p\" in install|-*) ;; *) mkdir -p " + sitePkgs + "/\"$p\" " + sitePkgs + "/\"$p\"-1.0.dist-info ;; esac; done\n",
+		"pip":   "#!/bin/sh\nfor p in \"$@\"; do case \"$p\" in install|-*) ;; *) mkdir -p " + sitePkgs + "/\"$p\" " + sitePkgs + "/\"$p\"-1.0.dist-info ;; esac; done\n",
 		"conda": "#!/bin/sh\nfor p in \"$@\"; do case \"$p\" in install|r|-*) ;; *) mkdir -p /vagrant_installation/miniconda3/lib/R/library/\"${p#r-}\" && touch /vagrant_installation/miniconda3/conda-meta/\"$p\"-1.0.json ;; esac; done\n",
 	}
 	for n, s := range scripts {
@@ -140,7 +145,7 @@ func importBase(ctx context.Context) error {
 	return stream(rc, nil, "", nil)
 }
 
-func mustPlan(t *testing.T, r executors.Resource) *executors.Change {
+func mustPlan(t testing.TB, r executors.Resource) *executors.Change {
 	t.Helper()
 	ch, err := r.Plan(context.Background())
 	if err != nil {
@@ -149,7 +154,7 @@ func mustPlan(t *testing.T, r executors.Resource) *executors.Change {
 	return ch
 }
 
-func mustApply(t *testing.T, r executors.Resource, ch *executors.Change) string {
+func mustApply(t testing.TB, r executors.Resource, ch *executors.Change) string {
 	t.Helper()
 	var out bytes.Buffer
 	if err := r.Apply(context.Background(), ch, &executors.Output{W: &out}); err != nil {
@@ -165,7 +170,7 @@ func wantAction(t *testing.T, ch *executors.Change, a executors.Action) {
 	}
 }
 
-func imageID(t *testing.T, cli *client.Client, ref string) string {
+func imageID(t testing.TB, cli *client.Client, ref string) string {
 	t.Helper()
 	ins, err := cli.ImageInspect(context.Background(), ref)
 	if client.IsErrNotFound(err) {
@@ -406,6 +411,16 @@ func TestPull(t *testing.T) {
 		t.Errorf("pull by digest: got %s, want %s", imageID(t, cli, byDigest), ins.ID)
 	}
 	wantAction(t, mustPlan(t, res(byDigest, good, true)), executors.NoOp)
+
+	// Credentials from the docker CLI's config file.
+	cfgDir := t.TempDir()
+	cred := base64.StdEncoding.EncodeToString([]byte(regUser + ":" + regPass))
+	os.WriteFile(filepath.Join(cfgDir, "config.json"), []byte(`{"auths":{"`+testReg+`":{"auth":"`+cred+`"}}}`), 0o600)
+	t.Setenv("DOCKER_CONFIG", cfgDir)
+	cli.ImageRemove(ctx, ref, image.RemoveOptions{})
+	im = res(ref, nil, false)
+	mustApply(t, im, mustPlan(t, im))
+	wantAction(t, mustPlan(t, res(ref, nil, true)), executors.NoOp)
 }
 
 // buildTrivial makes an image that differs from the base by one label.
@@ -469,12 +484,17 @@ func TestBuild(t *testing.T) {
 }
 
 // runContainer starts a container the way the start script does.
-func runContainer(t *testing.T, cli *client.Client, name, dep string, env []string, hostPort int, binds []string, cmd ...string) string {
+func runContainer(t testing.TB, cli *client.Client, name, dep string, env []string, hostPort int, binds []string, cmd ...string) string {
+	t.Helper()
+	return runContainerImage(t, cli, baseImage, name, dep, env, hostPort, binds, cmd...)
+}
+
+func runContainerImage(t testing.TB, cli *client.Client, img, name, dep string, env []string, hostPort int, binds []string, cmd ...string) string {
 	t.Helper()
 	ctx := context.Background()
 	cport := nat.Port("8000/tcp")
 	hc := &container.HostConfig{Binds: binds}
-	cc := &container.Config{Image: baseImage, Env: env, Labels: map[string]string{LabelDeployment: dep}, Cmd: cmd}
+	cc := &container.Config{Image: img, Env: env, Labels: map[string]string{LabelDeployment: dep}, Cmd: cmd}
 	if hostPort > 0 {
 		cc.ExposedPorts = nat.PortSet{cport: {}}
 		hc.PortBindings = nat.PortMap{cport: {{HostPort: fmt.Sprint(hostPort)}}}
@@ -625,3 +645,43 @@ func waitExited(t *testing.T, cli *client.Client, ids ...string) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// BenchmarkPlanConverged measures a plan of the image (from a tar) and the
+// container on a host where both are as declared: what `provision plan`
+// pays for the docker side, client setup included.
+func BenchmarkPlanConverged(b *testing.B) {
+	cli := testClient(b)
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := filepath.Join(b.TempDir(), "conv.tar")
+	layer := testLayer{files: []testFile{{name: "bin/busybox", body: bb, mode: 0o755}, {name: "bin/sleep", link: "busybox"}}}
+	writeImageTar(b, p, testImage{tags: []string{"pvtest/conv:1"}, layers: []testLayer{layer}, layout: "oci"})
+	icfg := ImageConfig{Resource: "conv", Host: testHost, Name: "pvtest/conv:1", Load: p, Deployment: "conv"}
+	im, err := NewImage(icfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mustApply(b, im, mustPlan(b, im))
+	ccfg := ContainerConfig{Resource: "conv", Host: testHost, Name: "pvtest-conv", Deployment: "conv", Image: "pvtest/conv:1",
+		Env: map[string]string{"A": "1"}, Ports: []Port{{HostPort: 18100, ContainerPort: 8000}}}
+	runContainerImage(b, cli, "pvtest/conv:1", "pvtest-conv", "conv", []string{"A=1"}, 18100, nil, "sleep", "3600")
+	b.ResetTimer()
+	for b.Loop() {
+		im, err := NewImage(icfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ch, err := im.Plan(context.Background()); err != nil || ch.Action != executors.NoOp {
+			b.Fatalf("image plan %+v, %v", ch, err)
+		}
+		c, err := NewContainer(ccfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ch, err := c.Plan(context.Background()); err != nil || ch.Action != executors.NoOp {
+			b.Fatalf("container plan %+v, %v", ch, err)
+		}
+	}
+}

@@ -425,37 +425,66 @@ func dotted(e ast.Expression) string {
 	return ""
 }
 
-var fileType = reflect.TypeOf((*file.File)(nil))
+var (
+	fileType = reflect.TypeOf((*file.File)(nil))
+	nodeType = reflect.TypeOf((*ast.Node)(nil)).Elem()
+)
 
 // walk calls fn for every AST node under n, parents first; fn returning
-// false skips the node's children. goja's ast has no walker of its own.
-func walk(n any, fn func(ast.Node) bool) { walkValue(reflect.ValueOf(n), fn) }
+// false skips the node's children. goja's ast has no walker of its own, so
+// this one goes by reflection, remembering per type which fields can hold
+// nodes.
+func walk(n any, fn func(ast.Node) bool) {
+	w := walker{fn: fn, fields: map[reflect.Type][]int{}}
+	w.value(reflect.ValueOf(n))
+}
 
-func walkValue(v reflect.Value, fn func(ast.Node) bool) {
+type walker struct {
+	fn     func(ast.Node) bool
+	fields map[reflect.Type][]int
+}
+
+func (w *walker) value(v reflect.Value) {
 	switch v.Kind() {
 	case reflect.Interface:
 		if !v.IsNil() {
-			walkValue(v.Elem(), fn)
+			w.value(v.Elem())
 		}
 	case reflect.Pointer:
 		if v.IsNil() || v.Type() == fileType {
 			return
 		}
-		if n, ok := v.Interface().(ast.Node); ok && !fn(n) {
+		if v.Type().Implements(nodeType) && !w.fn(v.Interface().(ast.Node)) {
 			return
 		}
-		walkValue(v.Elem(), fn)
+		w.value(v.Elem())
 	case reflect.Struct:
-		t := v.Type()
-		for i := 0; i < v.NumField(); i++ {
-			// DeclarationList repeats declarations found in the body.
-			if f := t.Field(i); f.IsExported() && f.Name != "DeclarationList" {
-				walkValue(v.Field(i), fn)
-			}
+		for _, i := range w.structFields(v.Type()) {
+			w.value(v.Field(i))
 		}
 	case reflect.Slice:
 		for i := 0; i < v.Len(); i++ {
-			walkValue(v.Index(i), fn)
+			w.value(v.Index(i))
 		}
 	}
+}
+
+// structFields lists the exported fields of t that may hold nodes.
+// DeclarationList is left out: it repeats declarations found in the body.
+func (w *walker) structFields(t reflect.Type) []int {
+	if f, ok := w.fields[t]; ok {
+		return f
+	}
+	var idx []int
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		switch f.Type.Kind() {
+		case reflect.Interface, reflect.Pointer, reflect.Slice, reflect.Struct:
+			if f.IsExported() && f.Name != "DeclarationList" {
+				idx = append(idx, i)
+			}
+		}
+	}
+	w.fields[t] = idx
+	return idx
 }

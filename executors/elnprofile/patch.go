@@ -137,7 +137,13 @@ func patch(name string, src []byte, want values) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := verify(name, r.out, want); err != nil {
+	q := p
+	if len(edits) > 0 {
+		if q, err = analyze(name, r.out); err != nil {
+			return nil, fmt.Errorf("refusing the patch, the result would be broken: %w", err)
+		}
+	}
+	if err := q.check(want); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -288,17 +294,16 @@ func (p *profile) apply(edits []edit) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// verify re-reads a patched file the way the ELN will: it must parse and
-// its init must assign each property exactly once, to the wanted value.
-func verify(name string, out []byte, want values) error {
-	q, err := analyze(name, out)
-	if err != nil {
-		return fmt.Errorf("refusing the patch, the result would be broken: %w", err)
-	}
+// check verifies a (patched) file the way the ELN will read it: init
+// assigns each property exactly once, to the wanted value.
+func (p *profile) check(want values) error {
 	for i, prop := range propNames {
-		as := q.assigns[i]
-		if len(as) != 1 || !as[0].literal || as[0].value != want[i] {
-			return fmt.Errorf("%s: refusing the patch, init would assign %s %d times instead of once; check the file's Jupyter settings and managed-block markers by hand", name, prop, len(as))
+		as := p.assigns[i]
+		switch {
+		case len(as) != 1:
+			return fmt.Errorf("%s: refusing the patch, init would assign %s %d times instead of once; check the file's Jupyter settings and managed-block markers by hand", p.name, prop, len(as))
+		case !as[0].literal || as[0].value != want[i]:
+			return fmt.Errorf("%s: refusing the patch, init would set %s to %s; check the file's Jupyter settings and managed-block markers by hand", p.where(p.off(as[0].expr.Idx0())), prop, as[0].value)
 		}
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/dop251/goja"
+	"github.com/openbis/provision/executors"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden after.js files")
@@ -98,6 +99,7 @@ func TestPatchRefuses(t *testing.T) {
 		{"no-init", "no init function found"},
 		{"code-after-super", "InstanceProfile.js:2:"},
 		{"dup-in-expression", "InstanceProfile.js:9:11: jupyterEndpoint is assigned again inside a larger expression"},
+		{"block-in-comment", "init would assign jupyterIntegrationServerEndpoint 0 times"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -145,6 +147,57 @@ func TestUnpatchGolden(t *testing.T) {
 					t.Errorf("unpatch removed %q", keep)
 				}
 			}
+		})
+	}
+}
+
+// TestPatchDrift edits a converged file the ways admins do and checks that
+// the plan names what is wrong and the patch converges again.
+func TestPatchDrift(t *testing.T) {
+	const (
+		integ = "\t\tthis.jupyterIntegrationServerEndpoint = \"https://jupyterhub.example.org:8002\";\n"
+		endp  = "\t\tthis.jupyterEndpoint = \"https://jupyterhub.example.org/\";\n"
+		other = "\t\tthis.hideSectionsByDefault = true;\n"
+	)
+	tests := []struct {
+		name    string
+		old     string
+		new     string
+		reasons []string
+		fields  []executors.Field
+	}{
+		{"missing", endp, "", []string{"jupyterEndpoint missing"}, []executors.Field{{Name: "jupyterEndpoint", New: testWant[1]}}},
+		{"changed", endp, "\t\tthis.jupyterEndpoint = \"https://evil.example.org/\";\n", []string{"jupyterEndpoint changed"},
+			[]executors.Field{{Name: "jupyterEndpoint", Old: "https://evil.example.org/", New: testWant[1]}}},
+		{"not a literal", endp, "\t\tthis.jupyterEndpoint = base + \"/\";\n", []string{"jupyterEndpoint changed"},
+			[]executors.Field{{Name: "jupyterEndpoint", Old: `base + "/"`, New: testWant[1]}}},
+		{"commented out", endp, "//" + endp, []string{"jupyterEndpoint commented out"}, []executors.Field{{Name: "jupyterEndpoint", New: testWant[1]}}},
+		{"duplicated in block", integ, integ + integ, []string{"jupyterIntegrationServerEndpoint duplicated"}, nil},
+		{"duplicated outside", other, other + integ, []string{"jupyterIntegrationServerEndpoint duplicated"}, nil},
+		{"reformatted", endp, "\t\tthis.jupyterEndpoint='https://jupyterhub.example.org/'\n", []string{"managed block (jupyter) content differs"}, nil},
+	}
+	converged := readFixture(t, "ansible-bare-other", "after.js")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !bytes.Contains(converged, []byte(tt.old)) {
+				t.Fatalf("fixture lacks %q", tt.old)
+			}
+			drifted := bytes.Replace(converged, []byte(tt.old), []byte(tt.new), 1)
+			r, err := patch("InstanceProfile.js", drifted, testWant)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(r.reasons, tt.reasons) {
+				t.Errorf("reasons = %q, want %q", r.reasons, tt.reasons)
+			}
+			if !reflect.DeepEqual(r.fields, tt.fields) {
+				t.Errorf("fields = %+v, want %+v", r.fields, tt.fields)
+			}
+			again, err := patch("InstanceProfile.js", r.out, testWant)
+			if err != nil || !bytes.Equal(again.out, r.out) {
+				t.Errorf("not converged after one patch (%v):\n%s", err, again.out)
+			}
+			assertRuns(t, r.out, testWant)
 		})
 	}
 }

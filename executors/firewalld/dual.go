@@ -50,6 +50,12 @@ func planEntry(ctx context.Context, addr, bus string, e entry, absent bool, fiel
 			p.Runtime = ok
 		}
 	}
+	return changeFor(addr, p, absent, fields, fp...), nil
+}
+
+// changeFor decides the change from what the read saw: pure, so the
+// decision table is unit-tested without a firewalld.
+func changeFor(addr string, p presence, absent bool, fields []executors.Field, fp ...any) *executors.Change {
 	data, _ := json.Marshal(p)
 	ch := &executors.Change{
 		Address:     addr,
@@ -69,8 +75,10 @@ func planEntry(ctx context.Context, addr, bus string, e entry, absent bool, fiel
 		}
 		if p.Runtime || p.Permanent {
 			ch.Action = executors.Delete
+		} else {
+			ch.Fields = nil
 		}
-		return ch, nil
+		return ch
 	}
 	if !p.Runtime {
 		ch.Reasons = append(ch.Reasons, "runtime missing")
@@ -86,7 +94,7 @@ func planEntry(ctx context.Context, addr, bus string, e entry, absent bool, fiel
 	default:
 		ch.Fields = nil
 	}
-	return ch, nil
+	return ch
 }
 
 func applyEntry(ctx context.Context, addr, bus string, e entry, absent bool, ch *executors.Change, out *executors.Output) error {

@@ -387,3 +387,30 @@ func TestDirectRuleLifecycle(t *testing.T) {
 		t.Errorf("hand-added direct rule gone: %v %v", ok, err)
 	}
 }
+
+// Planning a converged rule: one bus connection, two queries.
+func BenchmarkRulePlanConverged(b *testing.B) {
+	r, err := NewRule(RuleConfig{Name: "bench", Bus: fw.BusAddress, Source: "192.0.2.99", Port: 8002})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	ch, err := r.Plan(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := r.Apply(ctx, ch, nil); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		ch, err := r.Plan(ctx)
+		if err != nil || ch.Action != executors.NoOp {
+			b.Fatal(err, ch)
+		}
+	}
+	b.StopTimer()
+	del, _ := FromRecord(*r.Record())
+	ch, _ = del.Plan(ctx)
+	del.Apply(ctx, ch, nil)
+}

@@ -1,7 +1,3 @@
-// Package firewalld manages firewalld rich rules and policies over
-// firewalld's D-Bus API (no firewall-cmd). Every object it creates is in
-// both the runtime and the permanent configuration, and drift in either is
-// reported separately. It only ever removes what it recorded as created.
 package firewalld
 
 import (

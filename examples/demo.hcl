@@ -1,0 +1,47 @@
+# The demo's spec (.ci/demo): one throwaway server plays both ends of the
+# deployment, so apply it twice, once per host block:
+#
+#   provision apply --host jupyterhub.demo.internal /etc/provision/demo.hcl
+#   provision apply --host openbis.demo.internal    /etc/provision/demo.hcl
+#
+# The image is an offline stand-in for jupyterhub-openbis, delivered as a
+# `docker save` tar; its start script serves a page with the environment
+# the container received. An upgrade is -var image_version=2 with the
+# matching tar in /srv/images.
+
+variable "image_version" {
+  type        = string
+  default     = "1"
+  description = "Version of the stand-in image; its tar is /srv/images/jupyterhub-standin-VERSION.tar."
+}
+
+deployment "jupyterhub-demo" {
+  openbis_host       = "openbis.demo.internal"
+  jupyterhub_host    = "jupyterhub.demo.internal"
+  communication_port = 8002
+}
+
+host "jupyterhub.demo.internal" {
+  jupyterhub {
+    image {
+      name = "openbis/jupyterhub-standin:${var.image_version}"
+      load = "/srv/images/jupyterhub-standin-${var.image_version}.tar"
+      keep = 1 # the previous image stays for rollback
+    }
+    openbis_url    = "https://${deployment.openbis_host}:8443"
+    # The stand-in speaks plain HTTP; the real image serves HTTPS on 8000.
+    health_url     = "http://127.0.0.1:8000/"
+    health_timeout = "60s"
+  }
+  firewall {
+    zone = "public"
+    # The openBIS server's address (TEST-NET-1: the demo has no real one).
+    allow_from = ["192.0.2.10"]
+  }
+}
+
+host "openbis.demo.internal" {
+  eln_instance_profile {
+    path = "/opt/openbis/servers/core-plugins/eln-lims/1/as/webapps/eln-lims/html/etc/InstanceProfile.js"
+  }
+}
