@@ -12,6 +12,7 @@ import (
 	"github.com/openbis/provision/executors/docker"
 	"github.com/openbis/provision/executors/elnprofile"
 	"github.com/openbis/provision/executors/file"
+	"github.com/openbis/provision/executors/firewalld"
 	"github.com/openbis/provision/executors/systemd"
 	"github.com/openbis/provision/executors/tlscert"
 	"github.com/openbis/provision/templates"
@@ -20,9 +21,10 @@ import (
 // Target says how to reach the host's daemons; the zero value is the
 // machine provision runs on.
 type Target struct {
-	DockerHost string // "" = DOCKER_HOST or the default socket
-	Bus        string // system D-Bus address; "" = DBUS_SYSTEM_BUS_ADDRESS or the default
-	Refresh    bool   // ask registries whether pulled tags moved
+	DockerHost string             // "" = DOCKER_HOST or the default socket
+	Bus        string             // system D-Bus address; "" = DBUS_SYSTEM_BUS_ADDRESS or the default
+	Refresh    bool               // ask registries whether pulled tags moved
+	Resolver   firewalld.Resolver // resolves allow_from names; nil = the system's
 	Now        func() time.Time
 }
 
@@ -57,9 +59,18 @@ func Compile(ctx context.Context, spec *Spec, host string, t Target) (*Compiled,
 		elnprofile.Kind:      elnprofile.FromRecord,
 		docker.KindImage:     docker.FromRecord,
 		docker.KindContainer: docker.FromRecord,
+		firewalld.KindRule:   firewalld.FromRecord,
+		firewalld.KindDirect: firewalld.FromRecord,
 	}}
 	dep := spec.Deployment
 
+	// The firewall comes first: docker registers its zone with a running
+	// firewalld when it starts.
+	if fw := h.Firewall; fw != nil {
+		if err := c.firewall(ctx, dep, fw, t); err != nil {
+			return nil, err
+		}
+	}
 	if j := h.JupyterHub; j != nil {
 		if err := c.jupyterhub(spec, j, t); err != nil {
 			return nil, err
@@ -91,6 +102,54 @@ func Compile(ctx context.Context, spec *Spec, host string, t Target) (*Compiled,
 
 func (c *Compiled) add(r executors.Resource, deps ...string) {
 	c.Nodes = append(c.Nodes, Node{Resource: r, Deps: deps})
+}
+
+// firewall opens the communication port to the openBIS addresses only, in
+// a way that holds for Docker-published ports (see executors/firewalld):
+// the guide's rich rule per address, a rich rule for the hub's port, raw
+// PREROUTING guards before Docker's DNAT, and a guard for the ports
+// published on loopback.
+func (c *Compiled) firewall(ctx context.Context, dep Deployment, fw *Firewall, t Target) error {
+	svc, err := systemd.NewService(systemd.ServiceConfig{Bus: t.Bus, Name: "firewalld.service", Package: "firewalld"})
+	if err != nil {
+		return err
+	}
+	c.add(svc)
+	from := fw.AllowFrom
+	if len(from) == 0 {
+		from = []string{dep.OpenBISHost}
+	}
+	sources, err := firewalld.Resolve(ctx, from, t.Resolver)
+	if err != nil {
+		return fmt.Errorf("firewall: %w", err)
+	}
+	comm := dep.CommunicationPort
+	base := fmt.Sprintf("openbis_%d", comm)
+	rules, err := firewalld.RulesFor(base, t.Bus, fw.Zone, sources, comm, "tcp")
+	if err != nil {
+		return err
+	}
+	for _, r := range rules {
+		c.add(r, svc.Address())
+	}
+	hub, err := firewalld.NewRule(firewalld.RuleConfig{Name: fmt.Sprintf("jupyterhub_%d", HubPort), Bus: t.Bus, Zone: fw.Zone, Port: HubPort})
+	if err != nil {
+		return err
+	}
+	c.add(hub, svc.Address())
+	guards, err := firewalld.PortGuard(base, t.Bus, comm, "tcp", sources)
+	if err != nil {
+		return err
+	}
+	for _, g := range guards {
+		c.add(g, svc.Address())
+	}
+	lo, err := firewalld.LoopbackGuard("loopback_guard", t.Bus)
+	if err != nil {
+		return err
+	}
+	c.add(lo, svc.Address())
+	return nil
 }
 
 func (c *Compiled) jupyterhub(spec *Spec, j *JupyterHub, t Target) error {

@@ -2,11 +2,18 @@ package plan
 
 import (
 	"context"
+	"github.com/openbis/provision/executors/firewalld"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
+
+// testTarget resolves the examples' openBIS host to documentation addresses.
+var testTarget = Target{Resolver: firewalld.StaticResolver{
+	"openbis.example.org": {netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("2001:db8::10")},
+}}
 
 func TestCompileJupyterHubHost(t *testing.T) {
 	src, diags := Load("../examples/offline-tar.hcl", Inputs{})
@@ -15,7 +22,7 @@ func TestCompileJupyterHubHost(t *testing.T) {
 	}
 	j := src.Spec.Host("jupyterhub.example.org").JupyterHub
 	j.Certificates = "" // no certificates on this machine
-	c, err := Compile(context.Background(), src.Spec, "jupyterhub.example.org", Target{})
+	c, err := Compile(context.Background(), src.Spec, "jupyterhub.example.org", testTarget)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,6 +31,15 @@ func TestCompileJupyterHubHost(t *testing.T) {
 		got = append(got, n.Resource.Address()+"<"+strings.Join(n.Deps, ",")+">")
 	}
 	want := []string{
+		"systemd_service.firewalld<>",
+		"firewalld_rich_rule.openbis_8002_192_0_2_10<systemd_service.firewalld>",
+		"firewalld_rich_rule.openbis_8002_2001_db8__10<systemd_service.firewalld>",
+		"firewalld_rich_rule.jupyterhub_8000<systemd_service.firewalld>",
+		"firewalld_direct_rule.openbis_8002_allow_192_0_2_10<systemd_service.firewalld>",
+		"firewalld_direct_rule.openbis_8002_allow_2001_db8__10<systemd_service.firewalld>",
+		"firewalld_direct_rule.openbis_8002_drop_ipv4<systemd_service.firewalld>",
+		"firewalld_direct_rule.openbis_8002_drop_ipv6<systemd_service.firewalld>",
+		"firewalld_direct_rule.loopback_guard<systemd_service.firewalld>",
 		"systemd_service.docker<>",
 		"docker_image.jupyterhub<>",
 		"file.start_script<>",
@@ -70,7 +86,7 @@ func TestCompileChecksCertificates(t *testing.T) {
 	src, _ := Load("../examples/offline-tar.hcl", Inputs{})
 	j := src.Spec.Host("jupyterhub.example.org").JupyterHub
 	j.Certificates = t.TempDir()
-	_, err := Compile(context.Background(), src.Spec, "jupyterhub.example.org", Target{})
+	_, err := Compile(context.Background(), src.Spec, "jupyterhub.example.org", testTarget)
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(j.Certificates, "default.crt")) {
 		t.Errorf("err = %v", err)
 	}

@@ -119,7 +119,7 @@ func (d *daemon) wrap(err error) error {
 		return nil
 	}
 	if client.IsErrConnectionFailed(err) || strings.Contains(err.Error(), "connect: ") {
-		return fmt.Errorf("docker daemon at %s is not reachable (is dockerd running?): %w", d.hostName(), err)
+		return fmt.Errorf("docker daemon at %s is not reachable: %w", d.hostName(), err)
 	}
 	return err
 }

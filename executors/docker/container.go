@@ -243,7 +243,11 @@ func (c *Container) Plan(ctx context.Context) (*executors.Change, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: read filesystem changes of %s: %w", c.Address(), c.cfg.Name, c.d.wrap(err))
 		}
-		if diffSummary = summarizeDiff(changes); diffSummary != "" {
+		var mounts []string
+		for _, m := range ins.Mounts {
+			mounts = append(mounts, path.Clean(m.Destination))
+		}
+		if diffSummary = summarizeDiff(changes, mounts); diffSummary != "" {
 			ch.Warnings = append(ch.Warnings, fmt.Sprintf("container %s: %s; a restart loses them: put them in the image's build recipe", c.cfg.Name, diffSummary))
 		}
 	}
@@ -423,14 +427,31 @@ var noisePrefixes = []string{"/tmp", "/run", "/var/run", "/var/log", "/var/tmp",
 // summarizeDiff turns a container's filesystem diff into one sentence:
 // new Python, conda and R packages by name, other changes counted per
 // top-level directory.
-func summarizeDiff(changes []container.FilesystemChange) string {
+// Mount points (mounts) and directories that only changed because
+// something below them did are left out.
+func summarizeDiff(changes []container.FilesystemChange, mounts []string) string {
 	var py, rpk, conda []string
 	other := map[string]int{}
 	total := 0
 	pyDirs := map[string]bool{}
+	ancestors := map[string]bool{}
+	for _, ch := range changes {
+		for d := path.Dir(ch.Path); d != "/" && d != "."; d = path.Dir(d) {
+			if ancestors[d] {
+				break
+			}
+			ancestors[d] = true
+		}
+	}
 	for _, ch := range changes {
 		p := ch.Path
 		if isNoise(p) || strings.Contains(p, "/__pycache__") || strings.HasSuffix(p, ".pyc") {
+			continue
+		}
+		if ch.Kind == container.ChangeModify && ancestors[p] {
+			continue
+		}
+		if slices.ContainsFunc(mounts, func(m string) bool { return p == m || strings.HasPrefix(p, m+"/") }) {
 			continue
 		}
 		total++

@@ -23,7 +23,8 @@ func TestSummarizeDiff(t *testing.T) {
 		{Kind: container.ChangeAdd, Path: "/tmp/x"},
 		{Kind: container.ChangeAdd, Path: "/root/.cache/pip/y"},
 	}
-	got := summarizeDiff(changes)
+	changes = append(changes, container.FilesystemChange{Kind: container.ChangeModify, Path: "/home"})
+	got := summarizeDiff(changes, []string{"/home"})
 	for _, want := range []string{
 		"new Python packages under " + sp + ": prettytable-3.9.0",
 		"new conda packages: r-base64enc-0.1_3",
@@ -34,10 +35,10 @@ func TestSummarizeDiff(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, got)
 		}
 	}
-	if strings.Contains(got, "/tmp") || strings.Contains(got, ".cache") {
+	if strings.Contains(got, "/tmp") || strings.Contains(got, ".cache") || strings.Contains(got, "/home") || strings.Contains(got, "/vagrant_installation (") {
 		t.Errorf("summary shows noise: %s", got)
 	}
-	if s := summarizeDiff([]container.FilesystemChange{{Kind: container.ChangeAdd, Path: "/tmp/a"}}); s != "" {
+	if s := summarizeDiff([]container.FilesystemChange{{Kind: container.ChangeAdd, Path: "/tmp/a"}, {Kind: container.ChangeModify, Path: "/tmp"}}, nil); s != "" {
 		t.Errorf("noise only: got %q", s)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
@@ -614,9 +615,11 @@ func (im *Image) history(ctx context.Context, cli *client.Client, repo string) (
 }
 
 // cleanup removes the history tags of images older than the Keep previous
-// ones. Removing the last tag of an image deletes it; an image that still
-// has other tags, or that a container uses, stays: nothing but this
-// resource's own history is touched.
+// ones, after the stopped containers of this deployment that use them.
+// Removing the last tag of an image deletes it; an image that still has
+// other tags, or that a running container uses, stays: nothing but this
+// resource's own history and its deployment's stopped containers is
+// touched.
 func (im *Image) cleanup(ctx context.Context, cli *client.Client, current string, out *executors.Output) error {
 	keep := im.cfg.Keep
 	if keep == 0 {
@@ -637,6 +640,21 @@ func (im *Image) cleanup(ctx context.Context, cli *client.Client, current string
 		if kept < keep {
 			kept++
 			continue
+		}
+		// Stopped containers of this deployment would pin the image.
+		stopped, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
+			filters.Arg("label", LabelDeployment+"="+im.cfg.Deployment), filters.Arg("ancestor", h.id))})
+		if err != nil {
+			return fmt.Errorf("%s: cleanup: list containers: %w", im.Address(), err)
+		}
+		for _, c := range stopped {
+			if c.ImageID != h.id || (c.State != "exited" && c.State != "created" && c.State != "dead") {
+				continue
+			}
+			out.Progress(im.Address(), "cleanup: removing stopped container "+containerName(c))
+			if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{}); err != nil && !client.IsErrNotFound(err) {
+				return fmt.Errorf("%s: cleanup: remove stopped container %s: %w", im.Address(), containerName(c), err)
+			}
 		}
 		for _, t := range h.tags {
 			_, err := cli.ImageRemove(ctx, t, image.RemoveOptions{PruneChildren: true})

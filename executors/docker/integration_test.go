@@ -165,6 +165,7 @@ func mustApply(t testing.TB, r executors.Resource, ch *executors.Change) string 
 
 func wantAction(t *testing.T, ch *executors.Change, a executors.Action) {
 	t.Helper()
+	t.Logf("%s %s reasons=%q fields=%+v warnings=%q", a.Verb(), ch.Address, ch.Reasons, ch.Fields, ch.Warnings)
 	if ch.Action != a {
 		t.Fatalf("%s: action %q, want %q (reasons %v, fields %+v)", ch.Address, ch.Action, a, ch.Reasons, ch.Fields)
 	}
@@ -216,7 +217,7 @@ func TestLoad(t *testing.T) {
 			name := "pvtest/load-" + layout + ":1"
 			tarV := func(v int) (string, builtImage) {
 				p := filepath.Join(dir, fmt.Sprintf("v%d.tar", v))
-				b := writeImageTar(t, p, testImage{tags: []string{name}, layers: []testLayer{smallLayer(fmt.Sprintf("v%d", v))}, env: []string{fmt.Sprintf("V=%d", v)}, layout: layout})
+				b := writeImageTar(t, p, testImage{tags: []string{name}, layers: []testLayer{smallLayer(fmt.Sprintf("v%d", v))}, env: []string{fmt.Sprintf("V=%s-%d", layout, v)}, layout: layout})
 				return p, b
 			}
 			// Each apply is an hour after the previous one: history tags
@@ -258,7 +259,12 @@ func TestLoad(t *testing.T) {
 			mustApply(t, res(p2), ch)
 			wantAction(t, mustPlan(t, res(p2)), executors.NoOp)
 
-			// Keep 1: after a third image, the first is gone, the second kept.
+			// Keep 1: after a third image, the first is gone, the second kept;
+			// a stopped container of the deployment on the first goes too,
+			// one of another deployment stays (and so pins nothing: it runs
+			// the base image).
+			stopped := createContainer(t, cli, b1.configDigest, "dep-"+layout)
+			foreign := createContainer(t, cli, baseImage, "other-dep")
 			p3, b3 := tarV(3)
 			im3 := res(p3)
 			mustApply(t, im3, mustPlan(t, im3))
@@ -267,6 +273,12 @@ func TestLoad(t *testing.T) {
 			}
 			if imageID(t, cli, b2.configDigest) == "" || imageID(t, cli, b3.configDigest) == "" {
 				t.Error("cleanup removed the current or the previous image")
+			}
+			if _, err := cli.ContainerInspect(context.Background(), stopped); err == nil {
+				t.Error("cleanup kept the deployment's stopped container on the oldest image")
+			}
+			if _, err := cli.ContainerInspect(context.Background(), foreign); err != nil {
+				t.Errorf("cleanup touched another deployment's container: %v", err)
 			}
 
 			// Back to v2, which is still present: a tag, no load.
@@ -481,6 +493,17 @@ func TestBuild(t *testing.T) {
 	if p.Op != "tag" || p.WantIDs[0] != first {
 		t.Errorf("plan %+v, want a tag of %s", p.imagePlan, first)
 	}
+}
+
+// createContainer creates a container (state "created", never started).
+func createContainer(t testing.TB, cli *client.Client, img, dep string) string {
+	t.Helper()
+	resp, err := cli.ContainerCreate(context.Background(), &container.Config{Image: img, Labels: map[string]string{LabelDeployment: dep}, Cmd: []string{"true"}}, nil, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.ContainerRemove(context.Background(), resp.ID, container.RemoveOptions{Force: true}) })
+	return resp.ID
 }
 
 // runContainer starts a container the way the start script does.

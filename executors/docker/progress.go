@@ -22,6 +22,7 @@ func stream(r io.Reader, out *executors.Output, addr string, aux func(jsonmessag
 	}
 	dec := json.NewDecoder(r)
 	last := map[string]string{} // id → last status printed
+	pct := map[string]int64{}   // id → last percent sent as JSON
 	for {
 		var jm jsonmessage.JSONMessage
 		if err := dec.Decode(&jm); err != nil {
@@ -49,6 +50,15 @@ func stream(r io.Reader, out *executors.Output, addr string, aux func(jsonmessag
 			ev := executors.Event{Type: "progress", Address: addr, Message: message(jm)}
 			if jm.Progress != nil {
 				ev.Current, ev.Total = jm.Progress.Current, jm.Progress.Total
+				// One event per percent, not per chunk: a 5 GB load
+				// would otherwise send thousands.
+				if ev.Total > 0 {
+					p := ev.Current * 100 / ev.Total
+					if old, ok := pct[jm.ID+jm.Status]; ok && p == old && ev.Current < ev.Total {
+						continue
+					}
+					pct[jm.ID+jm.Status] = p
+				}
 			}
 			if ev.Message == "" {
 				continue

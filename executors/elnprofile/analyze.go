@@ -425,10 +425,7 @@ func dotted(e ast.Expression) string {
 	return ""
 }
 
-var (
-	fileType = reflect.TypeOf((*file.File)(nil))
-	nodeType = reflect.TypeOf((*ast.Node)(nil)).Elem()
-)
+var fileType = reflect.TypeOf((*file.File)(nil))
 
 // walk calls fn for every AST node under n, parents first; fn returning
 // false skips the node's children. goja's ast has no walker of its own, so
@@ -454,7 +451,7 @@ func (w *walker) value(v reflect.Value) {
 		if v.IsNil() || v.Type() == fileType {
 			return
 		}
-		if v.Type().Implements(nodeType) && !w.fn(v.Interface().(ast.Node)) {
+		if n, ok := v.Interface().(ast.Node); ok && !w.fn(n) {
 			return
 		}
 		w.value(v.Elem())

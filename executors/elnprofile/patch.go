@@ -117,7 +117,7 @@ func patch(name string, src []byte, want values) (*result, error) {
 			reason("managed block (jupyter) content differs")
 		}
 	}
-	rewritten := homeInBlock[0] || homeInBlock[1]
+	rewritten := blockEdit != nil && p.block != nil
 	var removals []edit
 	for i := range propNames {
 		for _, a := range dups[i] {

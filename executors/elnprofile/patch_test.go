@@ -46,6 +46,7 @@ func TestPatchGolden(t *testing.T) {
 		{"no-super-call", []string{"jupyterIntegrationServerEndpoint missing", "jupyterEndpoint missing"}, 0},
 		{"spaces", []string{"jupyterIntegrationServerEndpoint missing", "jupyterEndpoint missing"}, 0},
 		{"crlf", []string{"jupyterIntegrationServerEndpoint commented out", "jupyterEndpoint commented out"}, 0},
+		{"crlf-insert", []string{"jupyterIntegrationServerEndpoint missing", "jupyterEndpoint missing"}, 0},
 		{"no-final-newline", []string{"jupyterIntegrationServerEndpoint missing", "jupyterEndpoint missing"}, 0},
 		{"provision-stale", []string{"jupyterIntegrationServerEndpoint changed", "jupyterEndpoint changed"}, 0},
 		{"provision-and-ansible", []string{"jupyterIntegrationServerEndpoint commented out", "jupyterEndpoint changed"}, 0},
@@ -116,7 +117,7 @@ func TestPatchRefuses(t *testing.T) {
 func TestUnpatchGolden(t *testing.T) {
 	restores := map[string]bool{
 		"ansible-bare-other": true, "other-block": true, "commented-out": true,
-		"empty-init": true, "no-super-call": true, "spaces": true, "no-final-newline": true,
+		"empty-init": true, "no-super-call": true, "crlf-insert": true, "spaces": true, "no-final-newline": true,
 	}
 	dirs, err := os.ReadDir("testdata")
 	if err != nil {

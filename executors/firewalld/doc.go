@@ -18,10 +18,12 @@
 //   - Publish 8000 and COMM normally (-p 8000:8000 -p COMM:8002) and the
 //     proxy and hub APIs on loopback only (-p 127.0.0.1:8001:8001
 //     -p 127.0.0.1:8081:8081).
-//   - The guide's rich rule per openBIS address (RulesFor): it admits the
-//     traffic that reaches the host's INPUT instead of Docker's DNAT: in
-//     the seconds after a firewalld reload (measured) and on IPv6, where
-//     docker-proxy listens on [::] (not measured here).
+//   - The guide's rich rule per openBIS address (RulesFor), and for 8000 a
+//     rich rule without source (RuleConfig{Port: 8000}): they admit the
+//     traffic that reaches the host's INPUT instead of Docker's DNAT, which
+//     is all IPv6 traffic (docker-proxy listens on [::] when Docker's IPv6
+//     is off; measured: without them IPv6 clients reach neither port) and
+//     IPv4 in the moment after a firewalld reload.
 //   - PortGuard: firewalld direct rules in raw PREROUTING, before Docker's
 //     DNAT, accept COMM from each openBIS address and drop it from
 //     everywhere else but loopback (IPv4 and IPv6). They match the host

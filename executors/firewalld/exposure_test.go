@@ -33,8 +33,10 @@ var ports = []int{8000, comm, 8001, 8081}
 func TestExposure(t *testing.T) {
 	ctx := context.Background()
 	topo, err := fwenv.NewNet(ctx, []fwenv.Link{
-		{Label: "openbis", ServerCIDR: "192.0.2.1/24", ClientCIDR: "192.0.2.10/24"},
-		{Label: "other", ServerCIDR: "198.51.100.1/24", ClientCIDR: "198.51.100.20/24"},
+		{Label: "openbis", ServerCIDR: "192.0.2.1/24", ClientCIDR: "192.0.2.10/24",
+			ServerCIDR6: "2001:db8:1::1/64", ClientCIDR6: "2001:db8:1::10/64"},
+		{Label: "other", ServerCIDR: "198.51.100.1/24", ClientCIDR: "198.51.100.20/24",
+			ServerCIDR6: "2001:db8:2::1/64", ClientCIDR6: "2001:db8:2::20/64"},
 	})
 	t.Cleanup(func() {
 		if err := topo.Close(); err != nil {
@@ -77,16 +79,21 @@ func TestExposure(t *testing.T) {
 	if _, err := dock.CLI(ctx, nil, args...); err != nil {
 		t.Fatal(err)
 	}
-	waitOpen(t, topo.Server, "127.0.0.1:8000")
+	for _, p := range ports {
+		waitOpen(t, topo.Server, fmt.Sprint("127.0.0.1:", p))
+	}
 
+	ob, ot := topo.Clients["openbis"], topo.Clients["other"]
 	rows := []probeRow{
-		{"openbis 192.0.2.10", topo.Clients["openbis"].NS, topo.Clients["openbis"].ServerIP},
-		{"other 198.51.100.20", topo.Clients["other"].NS, topo.Clients["other"].ServerIP},
+		{"openbis 192.0.2.10", ob.NS, ob.ServerIP},
+		{"openbis 2001:db8:1::10", ob.NS, ob.ServerIP6},
+		{"other 198.51.100.20", ot.NS, ot.ServerIP},
+		{"other 2001:db8:2::20", ot.NS, ot.ServerIP6},
 		{"host itself", topo.Server, "127.0.0.1"},
 	}
 
 	// 1. The guide's rule alone.
-	openbis := []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32")}
+	openbis := []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32"), netip.MustParsePrefix("2001:db8:1::10/128")}
 	rules, err := RulesFor("openbis_comm", srv.BusAddress, "", openbis, comm, "tcp")
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +102,7 @@ func TestExposure(t *testing.T) {
 		apply(t, r)
 	}
 	got := probe(rows)
-	t.Logf("guide's rich rule only:\n%s", got)
+	t.Logf("guide's rich rule only:\n%s", got.format(rows))
 	if got.open("other 198.51.100.20", comm) {
 		t.Logf("measured: the rich rule does not restrict the Docker-published port %d", comm)
 	}
@@ -109,18 +116,28 @@ func TestExposure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res []executors.Resource
+	// 8000 is open to all: Docker's DNAT does that on IPv4; docker-proxy
+	// on [::] needs zone public to admit it.
+	hub, err := NewRule(RuleConfig{Name: "jupyterhub_8000", Bus: srv.BusAddress, Port: 8000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := []executors.Resource{hub}
 	for _, d := range append(guard, lo) {
 		res = append(res, d)
-		apply(t, d)
+	}
+	for _, r := range res {
+		apply(t, r)
 	}
 	want := table{
-		"openbis 192.0.2.10":  {8000: true, comm: true},
-		"other 198.51.100.20": {8000: true},
-		"host itself":         {8000: true, comm: true, 8001: true, 8081: true},
+		"openbis 192.0.2.10":     {8000: true, comm: true},
+		"openbis 2001:db8:1::10": {8000: true, comm: true},
+		"other 198.51.100.20":    {8000: true},
+		"other 2001:db8:2::20":   {8000: true},
+		"host itself":            {8000: true, comm: true, 8001: true, 8081: true},
 	}
 	got = probe(rows)
-	t.Logf("with provision's exposure rules:\n%s", got)
+	t.Logf("with provision's exposure rules:\n%s", got.format(rows))
 	want.check(t, got)
 
 	// 3. They hold across a firewalld reload (permanent configuration) and
@@ -142,7 +159,7 @@ func TestExposure(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 		got = probe(rows)
 	}
-	t.Logf("after firewalld reload (converged in %v):\n%s", time.Since(start).Round(time.Millisecond), got)
+	t.Logf("after firewalld reload (converged in %v):\n%s", time.Since(start).Round(time.Millisecond), got.format(rows))
 	want.check(t, got)
 	for _, r := range res {
 		if ch := plan(t, r); ch.Action != executors.NoOp {
@@ -162,7 +179,7 @@ func TestExposure(t *testing.T) {
 		}
 	}
 	for _, p := range []int{8001, 8081} {
-		if err := fwenv.DialFrom(other.NS, fmt.Sprint("127.0.0.1:", p), 1500*time.Millisecond); err == nil {
+		if err := fwenv.HTTPFrom(other.NS, fmt.Sprint("127.0.0.1:", p), 1500*time.Millisecond); err == nil {
 			t.Errorf("other reached 127.0.0.1:%d through the server", p)
 		}
 	}
@@ -184,7 +201,7 @@ func probe(rows []probeRow) table {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				err := fwenv.DialFrom(r.ns, net.JoinHostPort(r.ip, fmt.Sprint(p)), 1500*time.Millisecond)
+				err := fwenv.HTTPFrom(r.ns, net.JoinHostPort(r.ip, fmt.Sprint(p)), 1500*time.Millisecond)
 				mu.Lock()
 				out[r.label][p] = err == nil
 				mu.Unlock()
@@ -195,14 +212,15 @@ func probe(rows []probeRow) table {
 	return out
 }
 
-func (t table) String() string {
+func (t table) format(rows []probeRow) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-22s", "from \\ port")
+	fmt.Fprintf(&b, "%-24s", "from \\ port")
 	for _, p := range ports {
 		fmt.Fprintf(&b, "%8d", p)
 	}
-	for _, row := range []string{"openbis 192.0.2.10", "other 198.51.100.20", "host itself"} {
-		fmt.Fprintf(&b, "\n%-22s", row)
+	for _, r := range rows {
+		row := r.label
+		fmt.Fprintf(&b, "\n%-24s", row)
 		for _, p := range ports {
 			s := "closed"
 			if t[row][p] {
@@ -240,7 +258,7 @@ func waitOpen(t *testing.T, ns, addr string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		err := fwenv.DialFrom(ns, addr, time.Second)
+		err := fwenv.HTTPFrom(ns, addr, time.Second)
 		if err == nil {
 			return
 		}

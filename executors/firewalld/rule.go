@@ -36,7 +36,8 @@ type RuleConfig struct {
 	Bus string `json:"bus,omitempty"`
 	// Zone defaults to "public".
 	Zone string `json:"zone"`
-	// Source is an address or a CIDR (see Resolve for names).
+	// Source is an address or a CIDR (see Resolve for names); empty means
+	// from anywhere, over IPv4 and IPv6.
 	Source string `json:"source"`
 	// Family is "ipv4" or "ipv6"; empty derives it from Source.
 	Family   string `json:"family"`
@@ -69,6 +70,15 @@ func (c *RuleConfig) normalise() error {
 	if !zoneRe.MatchString(c.Zone) {
 		return fmt.Errorf("%s.%s: zone %q: want letters, digits, '_', '-' or '/'", KindRule, c.Name, c.Zone)
 	}
+	if err := checkPort(c.Port, &c.Protocol); err != nil {
+		return fmt.Errorf("%s.%s: %w", KindRule, c.Name, err)
+	}
+	if c.Source == "" {
+		if c.Family != "" {
+			return fmt.Errorf("%s.%s: family %q without a source: a rule for anyone covers both", KindRule, c.Name, c.Family)
+		}
+		return nil
+	}
 	p, err := ParseSource(c.Source)
 	if err != nil {
 		return fmt.Errorf("%s.%s: %w", KindRule, c.Name, err)
@@ -80,9 +90,6 @@ func (c *RuleConfig) normalise() error {
 	}
 	if c.Family != fam {
 		return fmt.Errorf("%s.%s: family %q does not match source %s (%s)", KindRule, c.Name, c.Family, c.Source, fam)
-	}
-	if err := checkPort(c.Port, &c.Protocol); err != nil {
-		return fmt.Errorf("%s.%s: %w", KindRule, c.Name, err)
 	}
 	return nil
 }
@@ -104,6 +111,9 @@ func checkPort(port int, proto *string) error {
 // richRule writes the rule in firewalld's own normal form, from validated
 // values only.
 func (c *RuleConfig) richRule() string {
+	if c.Source == "" {
+		return fmt.Sprintf(`rule port port="%d" protocol="%s" accept`, c.Port, c.Protocol)
+	}
 	return fmt.Sprintf(`rule family="%s" source address="%s" port port="%d" protocol="%s" accept`,
 		c.Family, c.Source, c.Port, c.Protocol)
 }

@@ -66,12 +66,7 @@ func (s *Service) Address() string { return s.cfg.Address }
 // Plan implements executors.Resource: installed but disabled or stopped is
 // drift; not installed or masked is an error naming the fix.
 func (s *Service) Plan(ctx context.Context) (*executors.Change, error) {
-	conn, err := Connect(ctx, s.cfg.Bus)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.cfg.Address, err)
-	}
-	defer conn.Close()
-	p, err := readProps(ctx, conn, s.cfg.Name)
+	p, err := planProps(ctx, s.cfg.Bus, s.cfg.Name)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.cfg.Address, err)
 	}

@@ -282,6 +282,37 @@ func TestUnitInstallIdempotentAndDrift(t *testing.T) {
 	}
 }
 
+// TestUnitRemovedFromSpec deletes an installed unit through its state
+// record: stopped (with its container), disabled, file removed.
+func TestUnitRemovedFromSpec(t *testing.T) {
+	h := newHost(t)
+	h.writeScript("standin/jupyterhub:1")
+	u := h.unit(h.unitContent(0), 30*time.Second)
+	h.install(u)
+
+	rm, err := FromRecordAt(*u.Record(), h.srv.Bus, h.srv.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := h.plan(rm)
+	if ch.Action != executors.Delete {
+		t.Fatalf("plan of a removed unit = %q %v", ch.Action, ch.Reasons)
+	}
+	wantReason(t, ch, "no longer in the spec")
+	wantReason(t, ch, "still running")
+	h.apply(rm, ch)
+	wantConverged(t, h.plan(rm))
+	if _, err := os.Stat(u.Path()); !os.IsNotExist(err) {
+		t.Errorf("unit file still there: %v", err)
+	}
+	if got := h.sh("systemctl", "show", "-p", "ActiveState,UnitFileState", unitName); got != "ActiveState=inactive\nUnitFileState=\n" {
+		t.Errorf("after removal: %q", got)
+	}
+	if got := h.sh("docker", "ps", "-q", "--filter", "name="+containerName); strings.TrimSpace(got) != "" {
+		t.Errorf("container still running after removal: %q", got)
+	}
+}
+
 func TestRestartOncePerRun(t *testing.T) {
 	h := newHost(t)
 	h.writeScript("standin/jupyterhub:1")

@@ -148,12 +148,7 @@ func (u *Unit) Plan(ctx context.Context) (*executors.Change, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", u.cfg.Address, err)
 	}
-	conn, err := Connect(ctx, u.cfg.Bus)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", u.cfg.Address, err)
-	}
-	defer conn.Close()
-	props, err := readProps(ctx, conn, u.cfg.Name)
+	props, err := planProps(ctx, u.cfg.Bus, u.cfg.Name)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", u.cfg.Address, err)
 	}

@@ -9,7 +9,11 @@
 // through its unix socket only. When the daemon exits, the namespace goes
 // with it.
 //
-// Every process is started by this package and stopped by its PID.
+// Every process is started by this package and stopped by its PID. Give
+// Start a short directory (os.MkdirTemp("", "pvd")): containerd's sockets
+// live under it and unix socket paths are limited to 108 bytes.
+//
+// Debian packages: docker.io, docker-registry, iproute2 (and bash).
 package dockerd
 
 import (
@@ -250,6 +254,32 @@ func (d *Daemon) Stop() error {
 			d.dockerd.Process.Kill()
 			<-d.done
 			errs = append(errs, errors.New("stop dockerd: killed after 30s"))
+		}
+	}
+	errs = append(errs, d.unmountLeftovers())
+	return errors.Join(errs...)
+}
+
+// unmountLeftovers detaches mounts a killed daemon left under Dir (its
+// overlay and shm mounts), so that the directory can be removed.
+func (d *Daemon) unmountLeftovers() error {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	dir := filepath.Clean(d.Dir) + "/"
+	var points []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && strings.HasPrefix(f[4]+"/", dir) {
+			points = append(points, f[4])
+		}
+	}
+	var errs []error
+	// Deepest first.
+	for i := len(points) - 1; i >= 0; i-- {
+		if err := syscall.Unmount(points[i], syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", points[i], err))
 		}
 	}
 	return errors.Join(errs...)

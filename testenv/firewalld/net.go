@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -29,9 +30,11 @@ type Net struct {
 
 // Client is one client namespace.
 type Client struct {
-	NS       string
-	Addr     string // the client's address
-	ServerIP string // the server's address on this link
+	NS        string
+	Addr      string // the client's address
+	ServerIP  string // the server's address on this link
+	Addr6     string // the same for IPv6, when the link has it
+	ServerIP6 string
 }
 
 // Link describes a client to create: ServerCIDR on the server side,
@@ -40,6 +43,8 @@ type Link struct {
 	Label      string
 	ServerCIDR string // "192.0.2.1/24"
 	ClientCIDR string // "192.0.2.10/24"
+	// Optional IPv6 addresses of the link ("2001:db8:1::1/64").
+	ServerCIDR6, ClientCIDR6 string
 }
 
 // NewNet creates the server namespace and one client namespace per link.
@@ -69,12 +74,22 @@ func NewNet(ctx context.Context, links []Link) (*Net, error) {
 			{"-n", ns, "link", "set", cIf, "up"},
 			{"-n", ns, "route", "add", "default", "via", sIP},
 		}
+		cl := &Client{NS: ns, Addr: cIP, ServerIP: sIP}
+		if l.ServerCIDR6 != "" {
+			cl.ServerIP6, _, _ = strings.Cut(l.ServerCIDR6, "/")
+			cl.Addr6, _, _ = strings.Cut(l.ClientCIDR6, "/")
+			// nodad: usable at once, no duplicate detection wait.
+			steps = append(steps,
+				[]string{"-n", n.Server, "addr", "add", l.ServerCIDR6, "dev", sIf, "nodad"},
+				[]string{"-n", ns, "addr", "add", l.ClientCIDR6, "dev", cIf, "nodad"},
+				[]string{"-n", ns, "-6", "route", "add", "default", "via", cl.ServerIP6})
+		}
 		for _, s := range steps {
 			if err := ip(ctx, s...); err != nil {
 				return n, err
 			}
 		}
-		n.Clients[l.Label] = &Client{NS: ns, Addr: cIP, ServerIP: sIP}
+		n.Clients[l.Label] = cl
 	}
 	return n, nil
 }
@@ -110,37 +125,60 @@ func ip(ctx context.Context, args ...string) error {
 	return nil
 }
 
-// DialFrom opens a TCP connection to addr from inside namespace ns and
-// closes it: nil means the handshake completed. The socket is created on an
-// OS thread switched into ns, so this test process never leaves its own
-// namespace otherwise.
-func DialFrom(ns, addr string, timeout time.Duration) error {
+// DialFrom opens a TCP connection to addr from inside namespace ns. The
+// socket is created on an OS thread switched into ns and back, so this
+// test process never leaves its own namespace otherwise; the connection
+// stays in ns.
+func DialFrom(ns, addr string, timeout time.Duration) (net.Conn, error) {
 	runtime.LockOSThread()
 	orig, err := os.Open("/proc/thread-self/ns/net")
 	if err != nil {
 		runtime.UnlockOSThread()
-		return err
+		return nil, err
 	}
 	defer orig.Close()
 	target, err := os.Open(Path(ns))
 	if err != nil {
 		runtime.UnlockOSThread()
-		return err
+		return nil, err
 	}
 	defer target.Close()
 	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 		runtime.UnlockOSThread()
-		return fmt.Errorf("setns %s: %w", ns, err)
+		return nil, fmt.Errorf("setns %s: %w", ns, err)
 	}
 	c, dialErr := net.DialTimeout("tcp", addr, timeout)
 	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
 		// Leave the thread locked: it dies with this goroutine instead of
 		// serving others in the wrong namespace.
-		return fmt.Errorf("setns back: %w", err)
+		if c != nil {
+			c.Close()
+		}
+		return nil, fmt.Errorf("setns back: %w", err)
 	}
 	runtime.UnlockOSThread()
-	if dialErr != nil {
-		return dialErr
+	return c, dialErr
+}
+
+// HTTPFrom asks addr for "/" from inside ns and reports whether an HTTP
+// answer came back: the service itself was reached, not merely a proxy
+// that accepts and then finds no backend.
+func HTTPFrom(ns, addr string, timeout time.Duration) error {
+	c, err := DialFrom(ns, addr, timeout)
+	if err != nil {
+		return err
 	}
-	return c.Close()
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	if _, err := io.WriteString(c, "GET / HTTP/1.0\r\n\r\n"); err != nil {
+		return err
+	}
+	buf := make([]byte, 8)
+	if _, err := io.ReadFull(c, buf); err != nil {
+		return fmt.Errorf("no HTTP answer: %w", err)
+	}
+	if !strings.HasPrefix(string(buf), "HTTP/1.") {
+		return fmt.Errorf("no HTTP answer: %q", buf)
+	}
+	return nil
 }
