@@ -37,6 +37,11 @@ type Config struct {
 	JupyterEndpoint string
 }
 
+var (
+	_ executors.Resource = (*Profile)(nil)
+	_ executors.Resource = (*Removal)(nil)
+)
+
 // Profile is the InstanceProfile.js resource.
 type Profile struct {
 	path string

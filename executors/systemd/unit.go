@@ -237,6 +237,9 @@ func (u *Unit) Apply(ctx context.Context, ch *executors.Change, out *executors.O
 			return fmt.Errorf("%s: decode planned change: %w", u.cfg.Address, err)
 		}
 	}
+	if st == (unitSteps{}) && (len(ch.TriggeredBy) == 0 || u.restarted) {
+		return nil
+	}
 	conn, err := Connect(ctx, u.cfg.Bus)
 	if err != nil {
 		return fmt.Errorf("%s: %w", u.cfg.Address, err)

@@ -228,6 +228,9 @@ type driftCase struct {
 	changed []string
 	// says is a substring of what the change of changed[0] reports.
 	says string
+	// also may differ as a direct consequence: the container and its unit
+	// are two resources, so stopping one stops the other.
+	also []string
 }
 
 func shell(script string) func(*testing.T, context.Context, Host) {
@@ -267,38 +270,43 @@ func TestDrift(t *testing.T) {
 	cases := []driftCase{
 		{"start script edited", JupyterHubHost,
 			shell("sed -i 's|OPENBIS_URL=[^ ]*|OPENBIS_URL=https://elsewhere.example|' " + startScript),
-			[]string{"file.start_script"}, "elsewhere.example"},
+			[]string{"file.start_script"}, "elsewhere.example", nil},
 		{"unit file edited", JupyterHubHost,
 			shell("sed -i 's/^RestartSec=.*/RestartSec=1s/' " + unitPath + " && systemctl daemon-reload"),
-			[]string{"systemd_unit.jupyterhub"}, "RestartSec=1s"},
+			[]string{"systemd_unit.jupyterhub"}, "RestartSec=1s", nil},
 		{"unit stopped", JupyterHubHost,
 			shell("systemctl stop " + unitName),
-			[]string{"systemd_unit.jupyterhub"}, "active"},
+			[]string{"systemd_unit.jupyterhub"}, "active", []string{"docker_container.jupyterhub"}},
 		{"unit disabled", JupyterHubHost,
 			shell("systemctl disable -q " + unitName),
-			[]string{"systemd_unit.jupyterhub"}, "enabled"},
+			[]string{"systemd_unit.jupyterhub"}, "enabled", nil},
 		{"container removed", JupyterHubHost,
 			shell("docker rm -f " + containerName),
-			[]string{"docker_container.jupyterhub"}, containerName},
+			[]string{"docker_container.jupyterhub"}, containerName, []string{"systemd_unit.jupyterhub"}},
 		{"another image under the container's name", JupyterHubHost,
-			shell("docker rm -f " + containerName + " && docker run -d -q --name " + containerName + " someone/else:1 " + freshserver.StartCommand),
-			[]string{"docker_container.jupyterhub"}, "someone/else"},
+			shell("docker rm -f " + containerName + " && docker run -d --name " + containerName + " someone/else:1 " + freshserver.StartCommand),
+			[]string{"docker_container.jupyterhub"}, "someone/else", []string{"systemd_unit.jupyterhub"}},
 		{"image deleted", JupyterHubHost,
 			shell("docker rmi -f " + ImageRepo + ":1"),
-			[]string{"docker_image.jupyterhub"}, ImageRepo},
+			[]string{"docker_image.jupyterhub"}, ImageRepo, []string{"docker_container.jupyterhub"}},
 		{"profile line edited", OpenBISHost,
 			editProfile(endpoint, strings.Replace(endpoint, "jupyterhub.demo.internal", "old-hub.example", 1)),
-			[]string{"eln_profile.instance_profile"}, "old-hub.example"},
+			[]string{"eln_profile.instance_profile"}, "old-hub.example", nil},
 		{"profile line duplicated", OpenBISHost,
 			editProfile(endpoint, endpoint+"\n\t\t"+endpoint),
-			[]string{"eln_profile.instance_profile"}, "jupyterEndpoint"},
+			[]string{"eln_profile.instance_profile"}, "jupyterEndpoint", nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			// Each case restarts the unit a few times; a dozen cases in a
+			// minute would hit its StartLimitBurst, which an apply does
+			// not reset (see the report of issue 7).
+			h.sh(t, ctx, "systemctl reset-failed "+unitName)
 			c.mutate(t, ctx, h)
 			p := h.plan(t, ctx, 2, c.host)
-			if got := p.Changed(); !slices.Equal(got, c.changed) {
-				t.Errorf("plan names %v, want exactly %v", got, c.changed)
+			got := slices.DeleteFunc(p.Changed(), func(a string) bool { return slices.Contains(c.also, a) })
+			if !slices.Equal(got, c.changed) {
+				t.Errorf("plan names %v, want exactly %v (and maybe %v)", p.Changed(), c.changed, c.also)
 			}
 			if ch, ok := p.Change(c.changed[0]); ok && !strings.Contains(ch.Text(), c.says) {
 				t.Errorf("change of %s does not say %q:\n%s", c.changed[0], c.says, ch.Text())

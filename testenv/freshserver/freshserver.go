@@ -138,6 +138,7 @@ func Boot(ctx context.Context, opts Options) (s *Server, err error) {
 	if err := EnsureRootfs(ctx, opts.Rootfs, opts.Log); err != nil {
 		return nil, err
 	}
+	reapStale(opts.WorkDir, opts.Log)
 	dir, err := os.MkdirTemp(opts.WorkDir, "freshserver-")
 	if err != nil {
 		return nil, fmt.Errorf("create server directory: %w", err)
@@ -183,6 +184,9 @@ func Boot(ctx context.Context, opts Options) (s *Server, err error) {
 	ctx, cancel := context.WithTimeout(ctx, opts.BootTimeout)
 	defer cancel()
 	if err := s.waitPid1(ctx); err != nil {
+		return s, err
+	}
+	if err := s.writeOwner(); err != nil {
 		return s, err
 	}
 	s.Root = fmt.Sprintf("/proc/%d/root", s.Pid)

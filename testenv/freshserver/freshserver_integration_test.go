@@ -4,13 +4,17 @@ package freshserver
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestBootServeShutdown boots a server, runs the stand-in image in its
@@ -68,3 +72,48 @@ func TestBootServeShutdown(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestReapsServerOfKilledTest boots a server in a child test process, kills
+// that process with SIGKILL (no cleanup runs, as with go test -timeout) and
+// checks that the next Boot stops the orphaned server and removes its files.
+func TestReapsServerOfKilledTest(t *testing.T) {
+	if os.Getenv("FRESHSERVER_ORPHAN_CHILD") == "1" {
+		s, err := Boot(context.Background(), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("orphan %d %s\n", s.Pid, s.dir)
+		time.Sleep(time.Minute)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestReapsServerOfKilledTest$")
+	cmd.Env = append(os.Environ(), "FRESHSERVER_ORPHAN_CHILD=1")
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	var dir string
+	if _, err := fmt.Fscanf(stdout, "orphan %d %s\n", &pid, &dir); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child did not boot a server: %v", err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if !alive(pid) {
+		t.Fatalf("orphaned server pid 1 %d died with its test; nothing to reap", pid)
+	}
+
+	s := Start(t, Options{})
+	if alive(pid) {
+		unix.Kill(pid, unix.SIGKILL)
+		t.Fatalf("orphaned server pid 1 %d still running after the next Boot", pid)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("orphaned server directory %s not removed: %v", dir, err)
+	}
+	if s.Pid == pid {
+		t.Fatal("pid reused")
+	}
+}
