@@ -250,6 +250,11 @@ func TestUnitInstallIdempotentAndDrift(t *testing.T) {
 		}, "NeedDaemonReload=yes", ""},
 		{"disabled", func() { h.sh("systemctl", "disable", unitName) }, "not enabled (UnitFileState=disabled)", "enabled"},
 		{"stopped", func() { h.sh("systemctl", "stop", unitName) }, "not active (ActiveState=inactive", "active"},
+		{"killed", func() {
+			// systemd waits RestartSec before restarting a failed unit.
+			h.sh("systemctl", "kill", "--signal=SIGKILL", unitName)
+			time.Sleep(500 * time.Millisecond)
+		}, "not active (ActiveState=", "active"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.drift()

@@ -77,7 +77,9 @@ type UnitConfig struct {
 	JournalLines int
 }
 
-// Unit is the systemd_unit resource.
+// Unit is the systemd_unit resource. A Unit value serves one run: it
+// remembers that it (re)started the unit so that Apply and Restart
+// together restart it exactly once; build a new one for the next run.
 type Unit struct {
 	cfg   UnitConfig
 	probe ProbeFunc
@@ -294,6 +296,9 @@ func (u *Unit) Restart(ctx context.Context, out *executors.Output) error {
 func (u *Unit) cycle(ctx context.Context, conn *sddbus.Conn, verb string, wroteUnit bool, out *executors.Output) error {
 	u.restarted = true
 	out.Progress(u.cfg.Address, verb+"ing "+u.cfg.Name)
+	// A unit that hit its start limit refuses to start until reset; the
+	// apply is the admin asking for a start.
+	_ = conn.ResetFailedUnitContext(ctx, u.cfg.Name)
 	failure := runJob(ctx, conn, verb, u.cfg.Name)
 	if failure == nil {
 		failure = u.checkHealth(ctx, conn, out)

@@ -145,6 +145,10 @@ const (
 	containerName = "jupyterhub-openbis"
 	startScript   = "/usr/local/bin/jupyterhub-openbis-start.sh"
 	unitPath      = "/etc/systemd/system/" + unitName
+	// richRule is the guide's rule for examples/demo.hcl, as firewalld
+	// normalises it, and ruleAddr its resource.
+	richRule = `rule family="ipv4" source address="192.0.2.10" port port="8002" protocol="tcp" accept`
+	ruleAddr = "firewalld_rich_rule.openbis_8002_192_0_2_10"
 )
 
 // TestBootstrap converges a fresh server in one apply per host and checks
@@ -155,7 +159,7 @@ func TestBootstrap(t *testing.T) {
 	h, imageID := newHost(t)
 
 	p := h.plan(t, ctx, 2, JupyterHubHost)
-	for _, addr := range []string{"docker_image.jupyterhub", "file.start_script", "systemd_unit.jupyterhub"} {
+	for _, addr := range []string{ruleAddr, "docker_image.jupyterhub", "file.start_script", "systemd_unit.jupyterhub"} {
 		if _, ok := p.Change(addr); !ok {
 			t.Errorf("first plan has no change for %s; changes: %v", addr, p.Changed())
 		}
@@ -166,6 +170,9 @@ func TestBootstrap(t *testing.T) {
 	id := h.sh(t, ctx, "docker image inspect -f '{{.Id}}' "+ImageRepo+":1")
 	if id != imageID {
 		t.Errorf("loaded image ID %s, want the tar's %s", id, imageID)
+	}
+	for _, perm := range []string{"", "--permanent "} {
+		h.sh(t, ctx, "firewall-cmd -q "+perm+"--zone=public --query-rich-rule='"+richRule+"'")
 	}
 	script, err := h.ReadFile(startScript)
 	if err != nil {
@@ -280,12 +287,18 @@ func TestDrift(t *testing.T) {
 		{"unit disabled", JupyterHubHost,
 			shell("systemctl disable -q " + unitName),
 			[]string{"systemd_unit.jupyterhub"}, "enabled", nil},
+		{"rich rule removed from runtime only", JupyterHubHost,
+			shell("firewall-cmd -q --zone=public --remove-rich-rule='" + richRule + "'"),
+			[]string{ruleAddr}, "runtime", nil},
+		{"rich rule removed from permanent only", JupyterHubHost,
+			shell("firewall-cmd -q --permanent --zone=public --remove-rich-rule='" + richRule + "'"),
+			[]string{ruleAddr}, "permanent", nil},
 		{"container removed", JupyterHubHost,
 			shell("docker rm -f " + containerName),
 			[]string{"docker_container.jupyterhub"}, containerName, []string{"systemd_unit.jupyterhub"}},
 		{"another image under the container's name", JupyterHubHost,
 			shell("docker rm -f " + containerName + " && docker run -d --name " + containerName + " someone/else:1 " + freshserver.StartCommand),
-			[]string{"docker_container.jupyterhub"}, "someone/else", []string{"systemd_unit.jupyterhub"}},
+			[]string{"docker_container.jupyterhub"}, "runs another image", []string{"systemd_unit.jupyterhub"}},
 		{"image deleted", JupyterHubHost,
 			shell("docker rmi -f " + ImageRepo + ":1"),
 			[]string{"docker_image.jupyterhub"}, ImageRepo, []string{"docker_container.jupyterhub"}},
