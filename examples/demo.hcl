@@ -15,6 +15,12 @@ variable "image_version" {
   description = "Version of the stand-in image; its tar is /srv/images/jupyterhub-standin-VERSION.tar."
 }
 
+variable "health_timeout" {
+  type        = string
+  default     = "60s"
+  description = "How long apply waits for the hub to answer after a (re)start before it rolls back."
+}
+
 deployment "jupyterhub-demo" {
   openbis_host       = "openbis.demo.internal"
   jupyterhub_host    = "jupyterhub.demo.internal"
@@ -31,7 +37,7 @@ host "jupyterhub.demo.internal" {
     openbis_url    = "https://${deployment.openbis_host}:8443"
     # The stand-in speaks plain HTTP; the real image serves HTTPS on 8000.
     health_url     = "http://127.0.0.1:8000/"
-    health_timeout = "60s"
+    health_timeout = var.health_timeout
   }
   firewall {
     zone = "public"

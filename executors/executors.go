@@ -98,10 +98,10 @@ type Resource interface {
 // when its start script or image changed).
 type Restarter interface {
 	Resource
-	// Restart is called by the engine at most once per apply, after Apply
-	// (which is skipped when the resource's own action is NoOp), whenever
-	// the change is pending: its own action, or TriggeredBy upstream
-	// changes. Apply therefore never (re)starts anything itself.
+	// Restart is called by the engine once per apply, after Apply (which
+	// is skipped when the resource's own action is NoOp), when TriggeredBy
+	// names upstream changes. An Apply that already restarted for those
+	// triggers makes Restart a no-op, so the unit restarts exactly once.
 	Restart(ctx context.Context, out *Output) error
 }
 

@@ -61,6 +61,7 @@ func Compile(ctx context.Context, spec *Spec, host string, t Target) (*Compiled,
 		docker.KindContainer: docker.FromRecord,
 		firewalld.KindRule:   firewalld.FromRecord,
 		firewalld.KindDirect: firewalld.FromRecord,
+		systemd.UnitKind:     systemd.FromRecord,
 	}}
 	dep := spec.Deployment
 

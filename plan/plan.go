@@ -144,7 +144,7 @@ func (p *Plan) Apply(ctx context.Context, st *State, out *executors.Output) erro
 				return fmt.Errorf("%s: %w", ch.Address, err)
 			}
 		}
-		if rs, ok := r.(executors.Restarter); ok {
+		if rs, ok := r.(executors.Restarter); ok && len(ch.TriggeredBy) > 0 {
 			out.Progress(ch.Address, "restarting…")
 			if err := rs.Restart(ctx, out); err != nil {
 				return fmt.Errorf("%s: %w", ch.Address, err)

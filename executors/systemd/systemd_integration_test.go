@@ -91,6 +91,13 @@ func (h *host) writeScript(image string) {
 	}
 }
 
+// with returns h reporting to t (a subtest).
+func (h *host) with(t *testing.T) *host {
+	c := *h
+	c.t = t
+	return &c
+}
+
 func (h *host) unitContent(stopTimeout int) []byte {
 	h.t.Helper()
 	b, err := RenderUnit(UnitParams{Address: "systemd_unit.jupyterhub", StartScript: scriptPath, ContainerName: containerName, StopTimeoutSec: stopTimeout})
@@ -235,29 +242,30 @@ func TestUnitInstallIdempotentAndDrift(t *testing.T) {
 	path := u.Path()
 	for _, tc := range []struct {
 		name   string
-		drift  func()
+		drift  func(h *host)
 		reason string
 		field  string
 	}{
-		{"content", func() {
+		{"content", func(*host) {
 			b, _ := os.ReadFile(path)
 			os.WriteFile(path, append(b, []byte("# edited by hand\n")...), 0o644)
 		}, "unit file content differs", ""},
-		{"mode", func() { os.Chmod(path, 0o600) }, "unit file mode differs", "mode"},
-		{"daemon-reload", func() {
+		{"mode", func(*host) { os.Chmod(path, 0o600) }, "unit file mode differs", "mode"},
+		{"daemon-reload", func(*host) {
 			later := time.Now().Add(time.Minute)
 			os.Chtimes(path, later, later)
 		}, "NeedDaemonReload=yes", ""},
-		{"disabled", func() { h.sh("systemctl", "disable", unitName) }, "not enabled (UnitFileState=disabled)", "enabled"},
-		{"stopped", func() { h.sh("systemctl", "stop", unitName) }, "not active (ActiveState=inactive", "active"},
-		{"killed", func() {
+		{"disabled", func(h *host) { h.sh("systemctl", "disable", unitName) }, "not enabled (UnitFileState=disabled)", "enabled"},
+		{"stopped", func(h *host) { h.sh("systemctl", "stop", unitName) }, "not active (ActiveState=inactive", "active"},
+		{"killed", func(h *host) {
 			// systemd waits RestartSec before restarting a failed unit.
-			h.sh("systemctl", "kill", "--signal=SIGKILL", unitName)
+			h.sh("systemctl", "kill", "--kill-whom=main", "--signal=SIGKILL", unitName)
 			time.Sleep(500 * time.Millisecond)
 		}, "not active (ActiveState=", "active"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.drift()
+			h := h.with(t)
+			tc.drift(h)
 			ch := h.plan(u)
 			if ch.Action != executors.Update {
 				t.Fatalf("plan after %s drift = %q %v, want update", tc.name, ch.Action, ch.Reasons)
@@ -441,6 +449,7 @@ func TestServiceBootstrap(t *testing.T) {
 	h.sh("systemctl", "disable", "--now", "docker.socket", "docker.service", "firewalld.service")
 	for _, name := range []string{"docker.service", "firewalld.service"} {
 		t.Run(name, func(t *testing.T) {
+			h := h.with(t)
 			s, err := NewService(ServiceConfig{Bus: h.srv.Bus, Name: name, Journal: h.srv.Journal})
 			if err != nil {
 				t.Fatal(err)
