@@ -34,7 +34,7 @@ host "jupyterhub.demo.internal" {
       load = "/srv/images/jupyterhub-standin-${var.image_version}.tar"
       keep = 1 # the previous image stays for rollback
     }
-    openbis_url    = "https://${deployment.openbis_host}:8443"
+    openbis_url = "https://${deployment.openbis_host}:8443"
     # The stand-in speaks plain HTTP; the real image serves HTTPS on 8000.
     health_url     = "http://127.0.0.1:8000/"
     health_timeout = var.health_timeout

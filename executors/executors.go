@@ -102,7 +102,7 @@ type Restarter interface {
 	// is skipped when the resource's own action is NoOp), when TriggeredBy
 	// names upstream changes. An Apply that already restarted for those
 	// triggers makes Restart a no-op, so the unit restarts exactly once.
-	Restart(ctx context.Context, out *Output) error
+	Restart(ctx context.Context, ch *Change, out *Output) error
 }
 
 // Output is where executors report progress while applying.

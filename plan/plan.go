@@ -146,7 +146,7 @@ func (p *Plan) Apply(ctx context.Context, st *State, out *executors.Output) erro
 		}
 		if rs, ok := r.(executors.Restarter); ok && len(ch.TriggeredBy) > 0 {
 			out.Progress(ch.Address, "restarting…")
-			if err := rs.Restart(ctx, out); err != nil {
+			if err := rs.Restart(ctx, ch, out); err != nil {
 				return fmt.Errorf("%s: %w", ch.Address, err)
 			}
 		}

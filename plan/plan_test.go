@@ -72,7 +72,7 @@ func (f *fake) Record() *executors.Record {
 
 type fakeRestarter struct{ *fake }
 
-func (f fakeRestarter) Restart(context.Context, *executors.Output) error {
+func (f fakeRestarter) Restart(context.Context, *executors.Change, *executors.Output) error {
 	*f.log = append(*f.log, "restart "+f.addr)
 	return nil
 }

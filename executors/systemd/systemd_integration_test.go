@@ -341,7 +341,7 @@ func TestRestartOncePerRun(t *testing.T) {
 	wantConverged(t, ch)
 	ch.TriggeredBy = []string{"file.start_script", "docker_image.jupyterhub"}
 	h.apply(u, ch)
-	if err := u.Restart(h.ctx, h.out); err != nil {
+	if err := u.Restart(h.ctx, ch, h.out); err != nil {
 		t.Fatal(err)
 	}
 	if n := h.waitStarts(n0 + 1); n != n0+1 {
@@ -358,7 +358,7 @@ func TestRestartOncePerRun(t *testing.T) {
 	wantReason(t, ch, "restart to run the new unit definition")
 	ch.TriggeredBy = []string{"file.start_script"}
 	h.apply(u, ch)
-	if err := u.Restart(h.ctx, h.out); err != nil {
+	if err := u.Restart(h.ctx, ch, h.out); err != nil {
 		t.Fatal(err)
 	}
 	if n := h.waitStarts(n0 + 2); n != n0+2 {
@@ -371,7 +371,7 @@ func TestRestartOncePerRun(t *testing.T) {
 
 	// Restart alone (engine's path for a no-op unit) restarts once.
 	u = h.unit(h.unitContent(15), 30*time.Second)
-	if err := u.Restart(h.ctx, h.out); err != nil {
+	if err := u.Restart(h.ctx, &executors.Change{TriggeredBy: []string{"docker_container.jupyterhub"}}, h.out); err != nil {
 		t.Fatal(err)
 	}
 	if n := h.waitStarts(n0 + 3); n != n0+3 {
@@ -388,7 +388,7 @@ func TestBrokenImageRolledBack(t *testing.T) {
 	h.writeScript("standin/jupyterhub:broken")
 	u := h.unit(h.unitContent(0), 8*time.Second)
 	start := time.Now()
-	err := u.Restart(h.ctx, h.out)
+	err := u.Restart(h.ctx, &executors.Change{TriggeredBy: []string{"file.start_script"}}, h.out)
 	t.Logf("failed upgrade and rollback took %s", time.Since(start))
 	if err == nil {
 		t.Fatal("Restart with a broken image succeeded")

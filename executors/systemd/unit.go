@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,6 +53,9 @@ type UnitConfig struct {
 	// StartScript is the path (without Root) of the script the unit runs;
 	// rollback restores its previous version (StartScript+".provision-bak").
 	StartScript string
+	// StartScriptAddress is the start script's resource address; default
+	// "file.start_script".
+	StartScriptAddress string
 	// ContainerName is the container the unit supervises (for messages).
 	ContainerName string
 
@@ -86,6 +90,9 @@ type Unit struct {
 	// restarted is set once this value has (re)started the unit, so that
 	// Apply and Restart in one run restart it exactly once.
 	restarted bool
+	// triggers are the upstream changes of this run; rollback restores
+	// the start script only when it is one of them.
+	triggers []string
 }
 
 var _ executors.Restarter = (*Unit)(nil)
@@ -97,6 +104,9 @@ func NewUnit(cfg UnitConfig) (*Unit, error) {
 	}
 	if cfg.Address == "" {
 		cfg.Address = UnitKind + "." + strings.TrimSuffix(cfg.Name, ".service")
+	}
+	if cfg.StartScriptAddress == "" {
+		cfg.StartScriptAddress = "file.start_script"
 	}
 	if len(cfg.Content) == 0 {
 		return nil, fmt.Errorf("%s: empty unit file content", cfg.Address)
@@ -239,6 +249,7 @@ func (u *Unit) Apply(ctx context.Context, ch *executors.Change, out *executors.O
 			return fmt.Errorf("%s: decode planned change: %w", u.cfg.Address, err)
 		}
 	}
+	u.triggers = ch.TriggeredBy
 	if st == (unitSteps{}) && (len(ch.TriggeredBy) == 0 || u.restarted) {
 		return nil
 	}
@@ -277,7 +288,8 @@ func (u *Unit) Apply(ctx context.Context, ch *executors.Change, out *executors.O
 // Restart implements executors.Restarter: restart the unit once, check its
 // health and roll back on failure. It does nothing when this run already
 // (re)started the unit in Apply.
-func (u *Unit) Restart(ctx context.Context, out *executors.Output) error {
+func (u *Unit) Restart(ctx context.Context, ch *executors.Change, out *executors.Output) error {
+	u.triggers = ch.TriggeredBy
 	if u.restarted {
 		out.Progress(u.cfg.Address, "already restarted in this run")
 		return nil
@@ -372,7 +384,9 @@ func (u *Unit) checkHealth(ctx context.Context, conn *sddbus.Conn, out *executor
 // when this run wrote it, from their backups, then restarts and checks the
 // unit. restored names what was put back.
 func (u *Unit) rollback(ctx context.Context, conn *sddbus.Conn, wroteUnit bool, out *executors.Output) (restored []string, err error) {
-	if u.cfg.StartScript != "" {
+	// Only a start script this run replaced is rolled back: an older
+	// backup is some earlier version nobody asked to return to.
+	if u.cfg.StartScript != "" && slices.Contains(u.triggers, u.cfg.StartScriptAddress) {
 		ok, err := restoreBackup(filepath.Join(u.cfg.Root, u.cfg.StartScript))
 		if err != nil {
 			return nil, err

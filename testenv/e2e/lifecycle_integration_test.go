@@ -244,6 +244,7 @@ func TestCrashSafety(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	const kills = 30
 	last := "2" // the version the JupyterHub host runs
+	landed := 0
 	for i := 0; i < kills; i++ {
 		host := JupyterHubHost
 		if i%5 == 4 {
@@ -254,7 +255,9 @@ func TestCrashSafety(t *testing.T) {
 		}
 		// An image switch takes about 2.5 s here: kill anywhere in it.
 		delay := time.Duration(rng.Int64N(int64(2500 * time.Millisecond)))
-		h.killedApply(t, ctx, delay, append(append([]string{"apply"}, HostArgs(host)...), append(version(i), SpecPath)...))
+		if h.killedApply(t, ctx, delay, append(append([]string{"apply"}, HostArgs(host)...), append(version(i), SpecPath)...)) {
+			landed++
+		}
 		for p, ok := range whole {
 			s, err := h.ReadFile(p)
 			if err == nil && !ok[s] {
@@ -276,6 +279,10 @@ func TestCrashSafety(t *testing.T) {
 			last = strconv.Itoa(1 + i%2)
 		}
 	}
+	t.Logf("%d of %d kills landed while apply ran", landed, kills)
+	if landed < kills/2 {
+		t.Errorf("only %d of %d kills landed while apply ran: the delays miss the converge", landed, kills)
+	}
 	if page := h.page(t, ctx); !strings.Contains(page, "standin version: "+last+"\n") {
 		t.Errorf("after the last converge the page is:\n%s", page)
 	}
@@ -284,7 +291,7 @@ func TestCrashSafety(t *testing.T) {
 // killedApply starts provision with args and SIGKILLs it after delay (if
 // it still runs). provision is nsenter's child: nsenter forks into the
 // server's pid namespace, so the kill goes to that child.
-func (h Host) killedApply(t *testing.T, ctx context.Context, delay time.Duration, args []string) {
+func (h Host) killedApply(t *testing.T, ctx context.Context, delay time.Duration, args []string) (killed bool) {
 	t.Helper()
 	cmd := h.Command(ctx, append([]string{BinPath}, args...)...)
 	if err := cmd.Start(); err != nil {
@@ -294,14 +301,15 @@ func (h Host) killedApply(t *testing.T, ctx context.Context, delay time.Duration
 	go func() { cmd.Wait(); close(done) }()
 	select {
 	case <-done:
-		return
+		return false
 	case <-time.After(delay):
 	}
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
 	for _, f := range strings.Fields(string(b)) {
 		if pid, err := strconv.Atoi(f); err == nil {
-			syscall.Kill(pid, syscall.SIGKILL)
+			killed = syscall.Kill(pid, syscall.SIGKILL) == nil || killed
 		}
 	}
 	<-done
+	return killed
 }
