@@ -169,7 +169,7 @@ func up(ctx context.Context, bin string) error {
 	}
 
 	step(start, "Hourly drift check: examples/provision-plan.{service,timer}")
-	if err := installTimer(h, repo); err != nil {
+	if err := h.InstallDriftCheck(filepath.Join(repo, "examples")); err != nil {
 		return err
 	}
 	for _, args := range [][]string{
@@ -192,21 +192,6 @@ func up(ctx context.Context, bin string) error {
 // provision is the command line of verb for host of the demo spec.
 func provision(verb, host string) []string {
 	return append(append([]string{"provision", verb}, e2e.HostArgs(host)...), e2e.SpecPath)
-}
-
-func installTimer(h e2e.Host, repo string) error {
-	for _, name := range []string{"provision-plan.service", "provision-plan.timer"} {
-		b, err := os.ReadFile(filepath.Join(repo, "examples", name))
-		if err != nil {
-			return err
-		}
-		if err := h.WriteFile("/etc/systemd/system/"+name, b, 0o644); err != nil {
-			return err
-		}
-	}
-	// The server plays the JupyterHub host here.
-	env := fmt.Sprintf("PROVISION_PLAN_ARGS=%s %s\n", strings.Join(e2e.HostArgs(e2e.JupyterHubHost), " "), e2e.SpecPath)
-	return h.WriteFile("/etc/default/provision-plan", []byte(env), 0o644)
 }
 
 func saveState(s *freshserver.Server) error {

@@ -224,6 +224,32 @@ func TestBootstrap(t *testing.T) {
 		}
 		h.plan(t, ctx, 0, host)
 	}
+
+	t.Run("hourly drift check", func(t *testing.T) {
+		repo, err := RepoRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.InstallDriftCheck(filepath.Join(repo, "examples")); err != nil {
+			t.Fatal(err)
+		}
+		h.sh(t, ctx, "systemctl daemon-reload && systemctl enable -q --now provision-plan.timer && systemctl start provision-plan.service")
+		if got := h.sh(t, ctx, "systemctl is-active provision-plan.timer"); got != "active" {
+			t.Errorf("timer is %s", got)
+		}
+		h.sh(t, ctx, "sed -i 's|OPENBIS_URL=[^ ]*|OPENBIS_URL=https://elsewhere.example|' "+startScript)
+		if r, _ := h.Run(ctx, "systemctl", "start", "provision-plan.service"); r.Code == 0 {
+			t.Errorf("the drift check succeeded on a drifted host:\n%s", r)
+		}
+		if got := h.sh(t, ctx, "systemctl --failed --no-legend --plain | cut -d' ' -f1"); !strings.Contains(got, "provision-plan.service") {
+			t.Errorf("systemctl --failed lists %q, want provision-plan.service", got)
+		}
+		if got := h.sh(t, ctx, "journalctl -q --no-pager -o cat -u provision-plan.service"); !strings.Contains(got, "file.start_script") {
+			t.Errorf("the journal of the check does not name the drifted file:\n%s", got)
+		}
+		h.provision(t, ctx, 0, "apply", JupyterHubHost)
+		h.sh(t, ctx, "systemctl start provision-plan.service")
+	})
 }
 
 // driftCase is one hand-made change to a converged server.

@@ -117,6 +117,23 @@ func Install(s *freshserver.Server, bin, spec string) (Host, error) {
 	return h, os.MkdirAll(h.Path(ImageDir), 0o755)
 }
 
+// InstallDriftCheck copies provision-plan.service and .timer from the
+// directory examples into the server, set up to check the JupyterHub host
+// (the caller reloads systemd and enables the timer).
+func (h Host) InstallDriftCheck(examples string) error {
+	for _, name := range []string{"provision-plan.service", "provision-plan.timer"} {
+		b, err := os.ReadFile(filepath.Join(examples, name))
+		if err != nil {
+			return err
+		}
+		if err := h.WriteFile("/etc/systemd/system/"+name, b, 0o644); err != nil {
+			return err
+		}
+	}
+	env := fmt.Sprintf("PROVISION_PLAN_ARGS=%s %s\n", strings.Join(HostArgs(JupyterHubHost), " "), SpecPath)
+	return h.WriteFile("/etc/default/provision-plan", []byte(env), 0o644)
+}
+
 // Path is p inside the server, seen from here.
 func (h Host) Path(p string) string { return h.Root + p }
 
