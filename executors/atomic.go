@@ -63,6 +63,16 @@ func ReadFile(path string) (FileState, error) {
 // previous version, if any, stays as path+BackupSuffix. uid or gid of -1
 // keeps the owner of the file being replaced (root for a new file).
 func WriteFile(path string, content []byte, mode fs.FileMode, uid, gid int) error {
+	return replace(path, content, mode, uid, gid, true)
+}
+
+// WriteFileNoBackup is WriteFile for files whose old version is worth
+// nothing (a spec that `provision fmt` reformats).
+func WriteFileNoBackup(path string, content []byte, mode fs.FileMode, uid, gid int) error {
+	return replace(path, content, mode, uid, gid, false)
+}
+
+func replace(path string, content []byte, mode fs.FileMode, uid, gid int, keepBackup bool) error {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -117,7 +127,7 @@ func WriteFile(path string, content []byte, mode fs.FileMode, uid, gid int) erro
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if old != nil {
+	if old != nil && keepBackup {
 		if err := backup(path); err != nil {
 			return err
 		}

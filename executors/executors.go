@@ -66,6 +66,10 @@ type Change struct {
 	// TriggeredBy lists upstream addresses whose change makes this resource
 	// restart even though its own state matches.
 	TriggeredBy []string `json:"triggered_by,omitempty"`
+	// Deferred marks a change that could not be read because a resource
+	// it depends on (a stopped daemon) is changed first; apply reads it
+	// again once that is done.
+	Deferred bool `json:"deferred,omitempty"`
 	// Data carries what Apply needs from the read (executor-private).
 	Data json.RawMessage `json:"data,omitempty"`
 }

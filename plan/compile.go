@@ -184,7 +184,7 @@ func (c *Compiled) jupyterhub(spec *Spec, j *JupyterHub, t Target) error {
 	if err != nil {
 		return err
 	}
-	c.add(image)
+	c.add(image, dockerd.Address())
 
 	script, err := StartScript(spec, j)
 	if err != nil {
@@ -212,7 +212,7 @@ func (c *Compiled) jupyterhub(spec *Spec, j *JupyterHub, t Target) error {
 	if err != nil {
 		return err
 	}
-	c.add(container, image.Address())
+	c.add(container, dockerd.Address(), image.Address())
 
 	unitFile, err := systemd.RenderUnit(systemd.UnitParams{
 		Address: "systemd_unit.jupyterhub", StartScript: j.StartScript, ContainerName: j.ContainerName,

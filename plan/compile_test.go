@@ -41,9 +41,9 @@ func TestCompileJupyterHubHost(t *testing.T) {
 		"firewalld_direct_rule.openbis_8002_drop_ipv6<systemd_service.firewalld>",
 		"firewalld_direct_rule.loopback_guard<systemd_service.firewalld>",
 		"systemd_service.docker<>",
-		"docker_image.jupyterhub<>",
+		"docker_image.jupyterhub<systemd_service.docker>",
 		"file.start_script<>",
-		"docker_container.jupyterhub<docker_image.jupyterhub>",
+		"docker_container.jupyterhub<systemd_service.docker,docker_image.jupyterhub>",
 		"systemd_unit.jupyterhub<systemd_service.docker,docker_image.jupyterhub,file.start_script,docker_container.jupyterhub>",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/openbis/provision/executors"
 )
@@ -89,8 +90,20 @@ func Make(ctx context.Context, host string, nodes []Node, st *State, deleters ma
 		p.resources[addr] = r
 		ch, err := r.Plan(ctx)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
-			continue
+			// A daemon that a pending change upstream starts cannot be
+			// read yet: plan the resource again during apply.
+			var up []string
+			for _, dep := range n.Deps {
+				if pending[dep] {
+					up = append(up, dep)
+				}
+			}
+			if len(up) == 0 {
+				errs = append(errs, wrap(addr, err))
+				continue
+			}
+			ch = &executors.Change{Action: executors.Update, Deferred: true,
+				Reasons: []string{fmt.Sprintf("read once %s is applied (now: %v)", strings.Join(up, ", "), err)}}
 		}
 		ch.Address = addr
 		if _, ok := r.(executors.Restarter); ok {
@@ -119,7 +132,7 @@ func Make(ctx context.Context, host string, nodes []Node, st *State, deleters ma
 			}
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", rec.Address, err))
+			errs = append(errs, wrap(rec.Address, err))
 		}
 	}
 	if len(errs) > 0 {
@@ -138,16 +151,24 @@ func (p *Plan) Apply(ctx context.Context, st *State, out *executors.Output) erro
 			continue
 		}
 		r := p.resources[ch.Address]
+		if ch.Deferred {
+			fresh, err := r.Plan(ctx)
+			if err != nil {
+				return wrap(ch.Address, err)
+			}
+			fresh.Address, fresh.TriggeredBy = ch.Address, ch.TriggeredBy
+			ch = fresh
+		}
 		if ch.Action != executors.NoOp {
 			out.Progress(ch.Address, ch.Action.Verb()+"…")
 			if err := r.Apply(ctx, ch, out); err != nil {
-				return fmt.Errorf("%s: %w", ch.Address, err)
+				return wrap(ch.Address, err)
 			}
 		}
 		if rs, ok := r.(executors.Restarter); ok && len(ch.TriggeredBy) > 0 {
 			out.Progress(ch.Address, "restarting…")
 			if err := rs.Restart(ctx, ch, out); err != nil {
-				return fmt.Errorf("%s: %w", ch.Address, err)
+				return wrap(ch.Address, err)
 			}
 		}
 		if ch.Action == executors.Delete {
@@ -162,4 +183,12 @@ func (p *Plan) Apply(ctx context.Context, st *State, out *executors.Output) erro
 		out.Progress(ch.Address, "done")
 	}
 	return nil
+}
+
+// wrap names the resource an error is about, unless the executor did.
+func wrap(addr string, err error) error {
+	if strings.HasPrefix(err.Error(), addr) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", addr, err)
 }

@@ -80,7 +80,7 @@ func (f fakeRestarter) Restart(context.Context, *executors.Change, *executors.Ou
 func str(s string) *string { return &s }
 
 func newState(t *testing.T) *State {
-	st, err := LoadState(filepath.Join(t.TempDir(), "state.json"))
+	st, err := LoadState(filepath.Join(t.TempDir(), "state.json"), "h")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,8 +123,8 @@ func TestStateDeletesOnlyRecorded(t *testing.T) {
 	if err := p.Apply(context.Background(), st, &executors.Output{}); err != nil {
 		t.Fatal(err)
 	}
-	st2, err := LoadState(st.path)
-	if err != nil || len(st2.Resources) != 2 {
+	st2, err := LoadState(st.path, "h")
+	if err != nil || len(st2.Hosts["h"]) != 2 {
 		t.Fatalf("state after apply: %+v, %v", st2, err)
 	}
 	fi, _ := os.Stat(st.path)
@@ -145,7 +145,7 @@ func TestStateDeletesOnlyRecorded(t *testing.T) {
 	if err := p.Apply(context.Background(), st2, &executors.Output{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := st2.Resources["file.b"]; ok {
+	if _, ok := st2.Hosts["h"]["file.b"]; ok {
 		t.Error("deleted resource still in state")
 	}
 }
@@ -260,4 +260,69 @@ func TestLockWaitsAndTimesOut(t *testing.T) {
 	time.Sleep(150 * time.Millisecond)
 	l1.Release()
 	wg.Wait()
+}
+
+// TestDeferredBehindStoppedDaemon: a resource that cannot be read because
+// the daemon it needs is stopped is planned again during apply, after the
+// service resource started the daemon.
+func TestDeferredBehindStoppedDaemon(t *testing.T) {
+	var log []string
+	daemon := &fake{addr: "systemd_service.docker", want: "running", have: str("stopped"), log: &log}
+	image := &gated{fake: &fake{addr: "docker_image.jupyterhub", want: "id", log: &log}, daemon: daemon}
+	nodes := []Node{{Resource: daemon}, {Resource: image, Deps: []string{"systemd_service.docker"}}}
+	st := newState(t)
+	p, err := Make(context.Background(), "h", nodes, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch := p.Changes[1]; !ch.Deferred || !strings.Contains(ch.Reasons[0], "daemon down") {
+		t.Fatalf("image change = %+v", ch)
+	}
+	if err := p.Apply(context.Background(), st, &executors.Output{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(log, ","); got != "apply systemd_service.docker,apply docker_image.jupyterhub" {
+		t.Errorf("applied %s", got)
+	}
+	// Without a pending upstream change the read error is an error.
+	*daemon.have = "stopped"
+	daemon.want = "stopped"
+	if _, err := Make(context.Background(), "h", nodes, st, nil); err == nil || !strings.Contains(err.Error(), "daemon down") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// gated fails to read while its daemon is not running.
+type gated struct {
+	*fake
+	daemon *fake
+}
+
+func (g *gated) Plan(ctx context.Context) (*executors.Change, error) {
+	if g.daemon.have == nil || *g.daemon.have != "running" {
+		return nil, errors.New("daemon down")
+	}
+	return g.fake.Plan(ctx)
+}
+
+func TestStateIsPerHost(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	a, _ := LoadState(path, "hub.example.org")
+	a.Remember(executors.Record{Address: "file.a", Kind: "file"})
+	if err := a.Save(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := LoadState(path, "openbis.example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := b.Orphans(nil); len(o) != 0 {
+		t.Errorf("other host's resources planned for deletion: %v", o)
+	}
+	b.Remember(executors.Record{Address: "file.b", Kind: "file"})
+	b.Save()
+	a, _ = LoadState(path, "hub.example.org")
+	if o := a.Orphans(nil); len(o) != 1 || o[0].Address != "file.a" {
+		t.Errorf("orphans = %v", o)
+	}
 }

@@ -93,6 +93,9 @@ func headline(ch *executors.Change) string {
 	default:
 		s = "will be restarted"
 	}
+	if ch.Deferred {
+		s = "will be read and converged during apply"
+	}
 	if len(ch.TriggeredBy) > 0 {
 		if ch.Action != executors.NoOp {
 			s += " and restarted"

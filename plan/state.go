@@ -15,22 +15,26 @@ import (
 // DefaultStatePath is where provision remembers what it manages.
 const DefaultStatePath = "/var/lib/provision/state.json"
 
-const stateVersion = 1
+const stateVersion = 2
 
-// State records the resources provision created or changed on this host,
-// so a resource dropped from the spec is planned for deletion, and nothing
+// State records the resources provision created or changed, per host
+// block (one machine may play several, like the demo server), so a
+// resource dropped from the spec is planned for deletion, and nothing
 // provision did not create is ever deleted.
 type State struct {
-	path      string
-	Version   int                         `json:"version"`
-	Resources map[string]executors.Record `json:"resources"`
+	path    string
+	host    string
+	Version int                                    `json:"version"`
+	Hosts   map[string]map[string]executors.Record `json:"hosts"`
 }
 
-// LoadState reads the state file; a missing file is an empty state.
-func LoadState(path string) (*State, error) {
-	st := &State{path: path, Version: stateVersion, Resources: map[string]executors.Record{}}
+// LoadState reads the state file for the host block host; a missing file
+// is an empty state.
+func LoadState(path, host string) (*State, error) {
+	st := &State{path: path, host: host, Version: stateVersion, Hosts: map[string]map[string]executors.Record{}}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		st.Hosts[host] = map[string]executors.Record{}
 		return st, nil
 	}
 	if err != nil {
@@ -42,22 +46,25 @@ func LoadState(path string) (*State, error) {
 	if st.Version != stateVersion {
 		return nil, fmt.Errorf("read state %s: version %d, this provision understands %d", path, st.Version, stateVersion)
 	}
-	if st.Resources == nil {
-		st.Resources = map[string]executors.Record{}
+	if st.Hosts == nil {
+		st.Hosts = map[string]map[string]executors.Record{}
+	}
+	if st.Hosts[host] == nil {
+		st.Hosts[host] = map[string]executors.Record{}
 	}
 	return st, nil
 }
 
 // Remember records a resource provision manages.
-func (s *State) Remember(r executors.Record) { s.Resources[r.Address] = r }
+func (s *State) Remember(r executors.Record) { s.Hosts[s.host][r.Address] = r }
 
 // Forget drops a deleted resource.
-func (s *State) Forget(addr string) { delete(s.Resources, addr) }
+func (s *State) Forget(addr string) { delete(s.Hosts[s.host], addr) }
 
-// Orphans lists recorded resources the spec no longer has, by address.
+// Orphans lists the host's recorded resources the spec no longer has.
 func (s *State) Orphans(inSpec map[string]executors.Resource) []executors.Record {
 	var out []executors.Record
-	for addr, r := range s.Resources {
+	for addr, r := range s.Hosts[s.host] {
 		if _, ok := inSpec[addr]; !ok {
 			out = append(out, r)
 		}

@@ -188,7 +188,7 @@ func (o *options) makePlan(ctx context.Context, src *plan.Source) (*plan.Plan, *
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := plan.LoadState(o.statePath)
+	st, err := plan.LoadState(o.statePath, c.Host)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -370,7 +370,7 @@ func newFmtCmd() *cobra.Command {
 				unformatted = true
 				fmt.Fprintln(cmd.OutOrStdout(), fn)
 				if !check {
-					if err := executors.WriteFile(fn, formatted, st.Mode, st.UID, st.GID); err != nil {
+					if err := executors.WriteFileNoBackup(fn, formatted, st.Mode, st.UID, st.GID); err != nil {
 						return err
 					}
 				}

@@ -106,6 +106,10 @@ func waitHealthy(ctx context.Context, probe ProbeFunc, timeout, every time.Durat
 		if err == nil {
 			return nil
 		}
+		var down *unitDown
+		if errors.As(err, &down) {
+			return err
+		}
 		// A probe cut short by the overall deadline says less than the
 		// previous one.
 		if last == nil || ctx.Err() == nil {
@@ -121,3 +125,9 @@ func waitHealthy(ctx context.Context, probe ProbeFunc, timeout, every time.Durat
 		}
 	}
 }
+
+// unitDown is a probe failure that waiting will not cure: the unit's
+// process exited.
+type unitDown struct{ error }
+
+func (e *unitDown) Unwrap() error { return e.error }

@@ -396,7 +396,7 @@ func TestBrokenImageRolledBack(t *testing.T) {
 	msg := err.Error()
 	t.Logf("error:\n%s", msg)
 	for _, want := range []string{
-		"health check", "not healthy within 8s", "rolled back start script " + scriptPath,
+		"health check", "exited", "rolled back start script " + scriptPath,
 		"healthy again", "last 20 journal lines of " + unitName, "broken on purpose",
 	} {
 		if !strings.Contains(msg, want) {

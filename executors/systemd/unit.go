@@ -71,7 +71,7 @@ type UnitConfig struct {
 	Probe ProbeFunc
 	// HealthTimeout bounds the wait for a healthy service; default 3m.
 	HealthTimeout time.Duration
-	// HealthInterval is the pause between probes; default 1s.
+	// HealthInterval is the pause between probes; default 250ms.
 	HealthInterval time.Duration
 
 	// Journal reads the unit's last journal lines for error messages;
@@ -118,7 +118,7 @@ func NewUnit(cfg UnitConfig) (*Unit, error) {
 		cfg.HealthTimeout = 3 * time.Minute
 	}
 	if cfg.HealthInterval <= 0 {
-		cfg.HealthInterval = time.Second
+		cfg.HealthInterval = 250 * time.Millisecond
 	}
 	if cfg.Journal == nil {
 		cfg.Journal = journalctl(cfg.Root)
@@ -278,7 +278,9 @@ func (u *Unit) Apply(ctx context.Context, ch *executors.Change, out *executors.O
 	}
 	switch {
 	case st.Start:
-		return u.cycle(ctx, conn, "start", st.Write, out)
+		// A restart job also starts an inactive unit, and unlike a start
+		// job it does not wait out RestartSec of a unit in auto-restart.
+		return u.cycle(ctx, conn, "restart", st.Write, out)
 	case st.Restart || (len(ch.TriggeredBy) > 0 && !u.restarted):
 		return u.cycle(ctx, conn, "restart", st.Write, out)
 	}
@@ -354,6 +356,11 @@ func (u *Unit) checkHealth(ctx context.Context, conn *sddbus.Conn, out *executor
 	// active afterwards, so a service that answers for a moment and then
 	// exits (and is being restarted by systemd) does not count.
 	probe := func(ctx context.Context) error {
+		// A unit whose process exited is not going to answer: fail now
+		// instead of at the end of the timeout.
+		if p, err := readProps(ctx, conn, u.cfg.Name); err == nil && (p.ActiveState == "failed" || p.SubState == "auto-restart") {
+			return &unitDown{fmt.Errorf("%s exited (%s, %s)", u.cfg.Name, p.ActiveState, p.SubState)}
+		}
 		if err := u.probe(ctx); err != nil {
 			return err
 		}

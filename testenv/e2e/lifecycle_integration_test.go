@@ -162,6 +162,7 @@ func TestBadInput(t *testing.T) {
 		{"malformed spec", []string{"apply", "--host", JupyterHubHost, "/etc/provision/bad.hcl"}, "bad.hcl line 2"},
 		{"missing image tar", apply("-var", "image_version=missing"), "jupyterhub-standin-missing.tar"},
 		{"corrupt image tar", apply("-var", "image_version=corrupt"), "jupyterhub-standin-corrupt.tar"},
+		{"unreachable dockerd", apply("--docker-host", "unix:///run/no-docker.sock"), "no-docker.sock"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -179,14 +180,26 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 
-	// A daemon that is down: apply must fail clearly, leave the files as
-	// they were and the daemon down (its own service resource cannot help:
-	// the rules and the image cannot be read without it).
+	// A stopped dockerd is a fresh server's state: plan names the service
+	// (and reads the image and container once it runs), apply starts it.
+	t.Run("stopped dockerd", func(t *testing.T) {
+		h.sh(t, ctx, "systemctl stop docker.socket docker.service")
+		p := h.plan(t, ctx, 2, JupyterHubHost)
+		if ch, ok := p.Change("systemd_service.docker"); !ok || !strings.Contains(ch.Text(), "not running") {
+			t.Errorf("plan does not name the stopped docker service:\n%v", p.Changed())
+		}
+		h.provision(t, ctx, 0, "apply", JupyterHubHost)
+		if got := h.sh(t, ctx, "systemctl is-active docker.service || true"); got != "active" {
+			t.Errorf("docker.service is %q after apply", got)
+		}
+		h.plan(t, ctx, 0, JupyterHubHost)
+	})
+
+	// A daemon that is missing: apply must fail clearly, leave the files as
+	// they were and the daemon down.
 	daemons := []struct {
 		name, stop, start, state, says string
 	}{
-		{"stopped dockerd", "systemctl stop docker.socket docker.service", "systemctl start docker.service",
-			"systemctl is-active docker.service || true", "docker daemon"},
 		{"missing firewalld", "systemctl stop firewalld.service && mv /lib/systemd/system/firewalld.service /root/ && systemctl daemon-reload",
 			"mv /root/firewalld.service /lib/systemd/system/ && systemctl daemon-reload && systemctl start firewalld.service",
 			"systemctl is-active firewalld.service || true", "install firewalld"},

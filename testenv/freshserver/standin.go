@@ -39,9 +39,9 @@ exit 1
 	}
 	return fmt.Sprintf(`#!/bin/sh
 # Stand-in JupyterHub: serves its version and environment over HTTP.
-mkdir -p /www
-{ echo "standin version: %s"; env; } >/www/index.html
-httpd -f -p "${JUPYTERHUB_PORT:-8000}" -h /www &
+mkdir -p /tmp/www
+{ echo "standin version: %s"; env; } >/tmp/www/index.html
+httpd -f -p "${JUPYTERHUB_PORT:-8000}" -h /tmp/www &
 pid=$!
 # As pid 1 of the container the shell ignores SIGTERM unless it traps it.
 trap 'kill $pid; exit 0' TERM INT
