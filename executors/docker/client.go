@@ -33,9 +33,8 @@ const (
 // daemon is a lazily connected client for one Docker host.
 type daemon struct {
 	host string
-	once sync.Once
+	mu   sync.Mutex
 	cli  *client.Client
-	err  error
 
 	storeOnce  sync.Once
 	containerd bool
@@ -93,24 +92,29 @@ func (d *daemon) hostName() string {
 }
 
 func (d *daemon) client(ctx context.Context) (*client.Client, error) {
-	d.once.Do(func() {
-		opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
-		if d.host != "" {
-			opts = append(opts, client.WithHost(d.host))
-		}
-		d.cli, d.err = client.NewClientWithOpts(opts...)
-		if d.err != nil {
-			d.err = fmt.Errorf("docker client for %s: %w", d.hostName(), d.err)
-			return
-		}
-		// Negotiate now so that a daemon that is down is one clear error.
-		if _, err := d.cli.Ping(ctx); err != nil {
-			d.err = d.wrap(err)
-			return
-		}
-		d.cli.NegotiateAPIVersion(ctx)
-	})
-	return d.cli, d.err
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	// A failure is not kept: the daemon may be started later in the same
+	// apply (a fresh server's docker.service), and then it must answer.
+	if d.cli != nil {
+		return d.cli, nil
+	}
+	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	if d.host != "" {
+		opts = append(opts, client.WithHost(d.host))
+	}
+	cli, err := client.NewClientWithOpts(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("docker client for %s: %w", d.hostName(), err)
+	}
+	// Negotiate now so that a daemon that is down is one clear error.
+	if _, err := cli.Ping(ctx); err != nil {
+		cli.Close()
+		return nil, d.wrap(err)
+	}
+	cli.NegotiateAPIVersion(ctx)
+	d.cli = cli
+	return cli, nil
 }
 
 // wrap names the daemon's address when it cannot be reached.
