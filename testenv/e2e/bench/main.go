@@ -303,6 +303,10 @@ func (b *bench) stream(ctx context.Context, h e2e.Host, args []string) (e2e.Resu
 		line := sc.Text()
 		if v, ok := strings.CutPrefix(line, rssTag); ok {
 			rss, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			// busybox time converts ru_maxrss as if it counted pages, but
+			// Linux reports KiB: its %M is pagesize/1024 times too large
+			// (checked against GNU time on the same binary).
+			rss /= int64(os.Getpagesize() / 1024)
 			continue
 		}
 		text.WriteString(line + "\n")
