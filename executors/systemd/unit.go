@@ -71,7 +71,7 @@ type UnitConfig struct {
 	Probe ProbeFunc
 	// HealthTimeout bounds the wait for a healthy service; default 3m.
 	HealthTimeout time.Duration
-	// HealthInterval is the pause between probes; default 250ms.
+	// HealthInterval is the pause between probes; default 100ms.
 	HealthInterval time.Duration
 
 	// Journal reads the unit's last journal lines for error messages;
@@ -118,7 +118,7 @@ func NewUnit(cfg UnitConfig) (*Unit, error) {
 		cfg.HealthTimeout = 3 * time.Minute
 	}
 	if cfg.HealthInterval <= 0 {
-		cfg.HealthInterval = 250 * time.Millisecond
+		cfg.HealthInterval = 100 * time.Millisecond
 	}
 	if cfg.Journal == nil {
 		cfg.Journal = journalctl(cfg.Root)
