@@ -250,11 +250,19 @@ func TestCrashSafety(t *testing.T) {
 		}
 	}
 	version := func(i int) []string { return []string{"-var", "image_version=" + strconv.Itoa(1+i%2)} }
+	// The warm-up converges measure how long a switch of the image and a
+	// patch of the profile take here, so the kills land inside them.
+	var hubSpan, profileSpan time.Duration
 	for i := 0; i < 2; i++ {
+		start := time.Now()
 		h.provision(t, ctx, 0, "apply", JupyterHubHost, version(i)...)
+		hubSpan = max(hubSpan, time.Since(start))
+		start = time.Now()
 		h.provision(t, ctx, 0, "apply", OpenBISHost)
+		profileSpan = max(profileSpan, time.Since(start))
 		record()
 	}
+	t.Logf("an image switch took %s, a profile patch %s", hubSpan, profileSpan)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("kill delays seeded with %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 7))
@@ -269,11 +277,10 @@ func TestCrashSafety(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		// An image switch takes about 2.5 s here, patching the profile
-		// about 15 ms: kill anywhere in them.
-		span := 2500 * time.Millisecond
+		// Kill anywhere in the converge.
+		span := hubSpan
 		if host == OpenBISHost {
-			span = 15 * time.Millisecond
+			span = profileSpan
 		}
 		delay := time.Duration(rng.Int64N(int64(span)))
 		if h.killedApply(t, ctx, delay, append(append([]string{"apply"}, HostArgs(host)...), append(version(i), SpecPath)...)) {
