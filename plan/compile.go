@@ -2,6 +2,7 @@ package plan
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"strconv"
@@ -41,6 +42,8 @@ type Compiled struct {
 	Deleters map[string]Deleter
 	// Warnings are host checks that passed with reservations.
 	Warnings []string
+
+	errs []error // host checks that failed, reported together
 }
 
 // Compile turns the host block named host into resources in dependency
@@ -69,12 +72,12 @@ func Compile(ctx context.Context, spec *Spec, host string, t Target) (*Compiled,
 	// firewalld when it starts.
 	if fw := h.Firewall; fw != nil {
 		if err := c.firewall(ctx, dep, fw, t); err != nil {
-			return nil, err
+			c.errs = append(c.errs, err)
 		}
 	}
 	if j := h.JupyterHub; j != nil {
 		if err := c.jupyterhub(spec, j, t); err != nil {
-			return nil, err
+			c.errs = append(c.errs, err)
 		}
 	}
 	if e := h.ELNProfile; e != nil {
@@ -97,6 +100,9 @@ func Compile(ctx context.Context, spec *Spec, host string, t Target) (*Compiled,
 			return nil, fmt.Errorf("file %s: %w", f.Name, err)
 		}
 		c.add(r)
+	}
+	if len(c.errs) > 0 {
+		return nil, errors.Join(c.errs...)
 	}
 	return c, nil
 }
@@ -157,7 +163,9 @@ func (c *Compiled) jupyterhub(spec *Spec, j *JupyterHub, t Target) error {
 	if j.Certificates != "" {
 		warns, err := tlscert.Check(path.Join(j.Certificates, j.CertificateCrt), path.Join(j.Certificates, j.CertificateKey), t.Now())
 		if err != nil {
-			return fmt.Errorf("certificates: %w", err)
+			// Reported with the other host checks; the resources still
+			// compile so that every problem shows in one run.
+			c.errs = append(c.errs, fmt.Errorf("certificates: %w", err))
 		}
 		c.Warnings = append(c.Warnings, warns...)
 	}

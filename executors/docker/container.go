@@ -13,6 +13,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
+	"github.com/docker/docker/errdefs"
 	"github.com/openbis/provision/executors"
 )
 
@@ -409,12 +410,15 @@ func (c *Container) removeStopped(ctx context.Context, cli *client.Client, curre
 		return fmt.Errorf("%s: list containers: %w", c.Address(), c.d.wrap(err))
 	}
 	for _, o := range list {
-		if o.ID == current || (o.State != "exited" && o.State != "created" && o.State != "dead") {
+		name := containerName(o)
+		// The container of cfg.Name belongs to the unit, whose start script
+		// replaces it (and may be starting it right now).
+		if o.ID == current || name == c.cfg.Name || (o.State != "exited" && o.State != "created" && o.State != "dead") {
 			continue
 		}
-		name := containerName(o)
 		out.Progress(c.Address(), "removing stopped container "+name)
-		if err := cli.ContainerRemove(ctx, o.ID, container.RemoveOptions{}); err != nil && !client.IsErrNotFound(err) {
+		err := cli.ContainerRemove(ctx, o.ID, container.RemoveOptions{})
+		if err != nil && !client.IsErrNotFound(err) && !errdefs.IsConflict(err) {
 			return fmt.Errorf("%s: remove stopped container %s: %w", c.Address(), name, err)
 		}
 	}
