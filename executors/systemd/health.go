@@ -91,37 +91,59 @@ func httpProbe(addr, rawURL string, dial DialFunc) (ProbeFunc, error) {
 	}, nil
 }
 
-// waitHealthy polls probe until it succeeds or timeout passes; the error
-// is the last probe's.
+// maxProbes bounds the probes in flight at once.
+const maxProbes = 8
+
+// waitHealthy starts a probe every interval until one succeeds or timeout
+// passes; the error is the last failed probe's. Probes overlap: one stuck
+// on a SYN lost while the container's network came up (the kernel resends
+// it only after a second) does not hold back the next, while a slow but
+// working service still answers its own probe.
 func waitHealthy(ctx context.Context, probe ProbeFunc, timeout, every time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	defer cancel() // ends the probes still running
+	results := make(chan error, maxProbes)
+	inFlight := 0
+	start := func() {
+		inFlight++
+		go func() {
+			pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+			defer pcancel()
+			results <- probe(pctx)
+		}()
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	start()
 	var last error
 	for {
-		pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
-		err := probe(pctx)
-		pcancel()
-		if err == nil {
-			return nil
-		}
-		var down *unitDown
-		if errors.As(err, &down) {
-			return err
-		}
-		// A probe cut short by the overall deadline says less than the
-		// previous one.
-		if last == nil || ctx.Err() == nil {
-			last = err
-		}
 		select {
+		case err := <-results:
+			inFlight--
+			if err == nil {
+				return nil
+			}
+			var down *unitDown
+			if errors.As(err, &down) {
+				return err
+			}
+			// A probe cut short by the overall deadline says less than
+			// the previous one.
+			if last == nil || ctx.Err() == nil {
+				last = err
+			}
+		case <-t.C:
+			if inFlight < maxProbes {
+				start()
+			}
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				if last == nil {
+					last = ctx.Err()
+				}
 				return fmt.Errorf("not healthy within %s: %w", timeout, last)
 			}
 			return ctx.Err()
-		case <-t.C:
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -72,15 +73,29 @@ func TestHTTPProbe(t *testing.T) {
 }
 
 func TestWaitHealthy(t *testing.T) {
-	n := 0
+	var n atomic.Int32
 	probe := func(context.Context) error {
-		if n++; n < 3 {
+		if n.Add(1) < 3 {
 			return context.DeadlineExceeded
 		}
 		return nil
 	}
-	if err := waitHealthy(context.Background(), probe, 5*time.Second, time.Millisecond); err != nil || n != 3 {
-		t.Fatalf("waitHealthy = %v after %d probes", err, n)
+	if err := waitHealthy(context.Background(), probe, 5*time.Second, time.Millisecond); err != nil || n.Load() < 3 {
+		t.Fatalf("waitHealthy = %v after %d probes", err, n.Load())
+	}
+	// A probe that hangs does not hold back the next one.
+	var calls atomic.Int32
+	hangFirst := func(ctx context.Context) error {
+		if calls.Add(1) == 1 {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	}
+	// Sequential probes would fail here: the first hangs until the whole
+	// timeout has passed.
+	if err := waitHealthy(context.Background(), hangFirst, 5*time.Second, 10*time.Millisecond); err != nil {
+		t.Fatalf("waitHealthy = %v", err)
 	}
 	never := func(context.Context) error { return errNever }
 	err := waitHealthy(context.Background(), never, 50*time.Millisecond, 10*time.Millisecond)
