@@ -36,12 +36,13 @@ const (
 	ImageRepo = "openbis/jupyterhub-standin"
 )
 
-// HostArgs are the flags selecting host in examples/demo.hcl. The demo
-// server plays both hosts, and provision keeps one state file per machine,
-// not per host block: a plan for one host would offer to delete what the
-// other host's apply recorded. Each host gets its own state file.
+// StatePath is provision's default state file; it holds the records of
+// both host blocks the demo server plays.
+const StatePath = "/var/lib/provision/state.json"
+
+// HostArgs are the flags selecting host in examples/demo.hcl.
 func HostArgs(host string) []string {
-	return []string{"--host", host, "--state", "/var/lib/provision/" + host + ".json"}
+	return []string{"--host", host}
 }
 
 // InstanceProfile is a fresh ELN's InstanceProfile.js, as openBIS ships it.

@@ -116,8 +116,7 @@ func TestConcurrentApply(t *testing.T) {
 // files hashes the files provision manages on the server.
 func (h Host) files() string {
 	var b strings.Builder
-	for _, p := range []string{startScript, unitPath, ProfilePath,
-		"/var/lib/provision/" + JupyterHubHost + ".json", "/var/lib/provision/" + OpenBISHost + ".json"} {
+	for _, p := range []string{startScript, unitPath, ProfilePath, StatePath} {
 		c, err := os.ReadFile(h.Path(p))
 		sum := sha256.Sum256(c)
 		fmt.Fprintf(&b, "%s %s %v\n", p, hex.EncodeToString(sum[:8]), err != nil)
@@ -292,12 +291,10 @@ func TestCrashSafety(t *testing.T) {
 				t.Errorf("kill %d after %s: %s is none of its complete versions:\n%s", i, delay, p, s)
 			}
 		}
-		for _, host := range []string{JupyterHubHost, OpenBISHost} {
-			var st map[string]any
-			if b, err := os.ReadFile(h.Path("/var/lib/provision/" + host + ".json")); err == nil {
-				if err := json.Unmarshal(b, &st); err != nil {
-					t.Errorf("kill %d after %s: state file of %s is not JSON: %v", i, delay, host, err)
-				}
+		var st map[string]any
+		if b, err := os.ReadFile(h.Path(StatePath)); err == nil {
+			if err := json.Unmarshal(b, &st); err != nil {
+				t.Errorf("kill %d after %s: state file is not JSON: %v", i, delay, err)
 			}
 		}
 		h.sh(t, ctx, "systemctl reset-failed "+unitName+" 2>/dev/null || true")

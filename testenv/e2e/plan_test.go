@@ -34,11 +34,3 @@ func TestParsePlan(t *testing.T) {
 		t.Error("ParsePlan accepted a line that is not JSON")
 	}
 }
-
-func TestHostArgs(t *testing.T) {
-	got := HostArgs(OpenBISHost)
-	want := []string{"--host", OpenBISHost, "--state", "/var/lib/provision/" + OpenBISHost + ".json"}
-	if !slices.Equal(got, want) {
-		t.Errorf("HostArgs = %q, want %q", got, want)
-	}
-}
