@@ -16,6 +16,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"golang.org/x/term"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -73,7 +74,7 @@ func main() {
 }
 
 func step(start time.Time, format string, a ...any) {
-	fmt.Printf("\n\033[1m==> [%5.1fs] %s\033[0m\n", time.Since(start).Seconds(), fmt.Sprintf(format, a...))
+	fmt.Printf("\n%s==> [%5.1fs] %s%s\n", bold, time.Since(start).Seconds(), fmt.Sprintf(format, a...), reset)
 }
 
 func up(ctx context.Context, bin string) error {
@@ -123,7 +124,7 @@ func up(ctx context.Context, bin string) error {
 	fmt.Printf("%s  -> %s\n%s  (stand-in image %s:1, %s)\n", filepath.Join(repo, "examples/demo.hcl"), e2e.SpecPath, tar, e2e.ImageRepo, id[:19])
 
 	run := func(want int, args ...string) error {
-		fmt.Printf("\n\033[1mserver# %s\033[0m\n", strings.Join(args, " "))
+		fmt.Printf("\n%sserver# %s%s\n", bold, strings.Join(args, " "), reset)
 		cmd := h.Command(ctx, args...)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
 		err := cmd.Run()
@@ -134,7 +135,7 @@ func up(ctx context.Context, bin string) error {
 		} else if err != nil {
 			return err
 		}
-		fmt.Printf("\033[2m(exit %d)\033[0m\n", code)
+		fmt.Printf("%s(exit %d)%s\n", faint, code, reset)
 		if code != want {
 			return fmt.Errorf("%s exited %d, want %d; the server stays up for a look (.ci/demo-down removes it)", strings.Join(args, " "), code, want)
 		}
@@ -185,7 +186,7 @@ func up(ctx context.Context, bin string) error {
 		return err
 	}
 
-	fmt.Printf("\n\033[1mDone in %.1fs.\033[0m The server stays up:\n", time.Since(start).Seconds())
+	fmt.Printf("\n%sDone in %.1fs.%s The server stays up:\n", bold, time.Since(start).Seconds(), reset)
 	return status()
 }
 
@@ -330,4 +331,14 @@ func procState(pid int) string {
 		return ""
 	}
 	return f[0]
+}
+
+// Styles of the demo's own headings: only on a terminal, never with NO_COLOR.
+var bold, faint, reset = styles()
+
+func styles() (string, string, string) {
+	if os.Getenv("NO_COLOR") != "" || !term.IsTerminal(int(os.Stdout.Fd())) {
+		return "", "", ""
+	}
+	return "\033[1m", "\033[2m", "\033[0m"
 }
