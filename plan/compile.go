@@ -161,7 +161,7 @@ func (c *Compiled) firewall(ctx context.Context, dep Deployment, fw *Firewall, t
 
 func (c *Compiled) jupyterhub(spec *Spec, j *JupyterHub, t Target) error {
 	if j.Certificates != "" {
-		warns, err := tlscert.Check(path.Join(j.Certificates, j.CertificateCrt), path.Join(j.Certificates, j.CertificateKey), t.Now())
+		warns, err := tlscert.Check(path.Join(j.Certificates, j.CertificateCrt), path.Join(j.Certificates, j.CertificateKey), spec.Deployment.JupyterHubHost, t.Now())
 		if err != nil {
 			// Reported with the other host checks; the resources still
 			// compile so that every problem shows in one run.

@@ -21,10 +21,10 @@ import (
 const ExpiryWarning = 30 * 24 * time.Hour
 
 // Check validates the PEM certificate at certPath and its private key at
-// keyPath as of now. Problems that would keep JupyterHub from serving TLS
+// keyPath as of now, for the host name host ("" skips that check). Problems that would keep JupyterHub from serving TLS
 // are errors; facts worth knowing (expiry soon, self-signed) are warnings.
 // The key's content never appears in a message.
-func Check(certPath, keyPath string, now time.Time) (warnings []string, err error) {
+func Check(certPath, keyPath, host string, now time.Time) (warnings []string, err error) {
 	certPEM, certErr := readFile("certificate", certPath)
 	keyPEM, keyErr := readFile("private key", keyPath)
 	if err := errors.Join(certErr, keyErr); err != nil {
@@ -55,6 +55,11 @@ func Check(certPath, keyPath string, now time.Time) (warnings []string, err erro
 	case cert.NotAfter.Sub(now) < ExpiryWarning:
 		days := int(cert.NotAfter.Sub(now).Hours() / 24)
 		warnings = append(warnings, fmt.Sprintf("certificate %s expires on %s, in %d days: renew it soon", certPath, date(cert.NotAfter), days))
+	}
+	if host != "" {
+		if err := cert.VerifyHostname(host); err != nil {
+			warnings = append(warnings, fmt.Sprintf("certificate %s is not valid for %s (%v): browsers and the ELN's calls to https://%s will fail", certPath, host, err, host))
+		}
 	}
 	if isSelfSigned(cert) {
 		warnings = append(warnings, fmt.Sprintf("certificate %s is self-signed: browsers warn, and the openBIS ELN's calls to "+

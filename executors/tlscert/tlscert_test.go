@@ -120,6 +120,7 @@ func TestCheck(t *testing.T) {
 		keyMode fs.FileMode
 		noCert  bool
 		noKey   bool
+		host    string   // default: the name the test certificates carry
 		wantErr []string // substrings of the error
 		warns   []string // substrings, one per expected warning
 	}{
@@ -128,6 +129,12 @@ func TestCheck(t *testing.T) {
 			files: func(t *testing.T) files {
 				return files{issue(t, rk.Public(), nil, certOpts{}), pemBlock("RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rk))}
 			},
+		},
+		{
+			name:  "another host name",
+			files: func(t *testing.T) files { return files{issue(t, rk.Public(), nil, certOpts{}), pkcs8(t, rk)} },
+			host:  "hub.other.org",
+			warns: []string{"not valid for hub.other.org"},
 		},
 		{
 			name:  "RSA PKCS#8",
@@ -292,7 +299,11 @@ func TestCheck(t *testing.T) {
 				}
 				write(t, keyPath, f.key, mode)
 			}
-			warns, err := Check(certPath, keyPath, now)
+			host := tt.host
+			if host == "" {
+				host = "jupyterhub.example.org"
+			}
+			warns, err := Check(certPath, keyPath, host, now)
 			if len(tt.wantErr) > 0 {
 				if err == nil {
 					t.Fatalf("no error, want %q", tt.wantErr)
