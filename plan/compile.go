@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"strconv"
 	"strings"
@@ -43,7 +44,18 @@ type Compiled struct {
 	// Warnings are host checks that passed with reservations.
 	Warnings []string
 
-	errs []error // host checks that failed, reported together
+	errs    []error     // host checks that failed, reported together
+	closers []io.Closer // connections the resources share
+}
+
+// Close closes the daemon connections the resources share; call it once
+// the plan is applied or dropped.
+func (c *Compiled) Close() error {
+	var errs []error
+	for _, cl := range c.closers {
+		errs = append(errs, cl.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Compile turns the host block named host into resources in dependency
@@ -132,26 +144,28 @@ func (c *Compiled) firewall(ctx context.Context, dep Deployment, fw *Firewall, t
 	}
 	comm := dep.CommunicationPort
 	base := fmt.Sprintf("openbis_%d", comm)
-	rules, err := firewalld.RulesFor(base, t.Bus, fw.Zone, sources, comm, "tcp")
+	conn := firewalld.NewConn(t.Bus)
+	c.closers = append(c.closers, conn)
+	rules, err := firewalld.RulesFor(base, conn, fw.Zone, sources, comm, "tcp")
 	if err != nil {
 		return err
 	}
 	for _, r := range rules {
 		c.add(r, svc.Address())
 	}
-	hub, err := firewalld.NewRule(firewalld.RuleConfig{Name: fmt.Sprintf("jupyterhub_%d", HubPort), Bus: t.Bus, Zone: fw.Zone, Port: HubPort})
+	hub, err := firewalld.NewRule(firewalld.RuleConfig{Name: fmt.Sprintf("jupyterhub_%d", HubPort), Bus: t.Bus, Conn: conn, Zone: fw.Zone, Port: HubPort})
 	if err != nil {
 		return err
 	}
 	c.add(hub, svc.Address())
-	guards, err := firewalld.PortGuard(base, t.Bus, comm, "tcp", sources)
+	guards, err := firewalld.PortGuard(base, conn, comm, "tcp", sources)
 	if err != nil {
 		return err
 	}
 	for _, g := range guards {
 		c.add(g, svc.Address())
 	}
-	lo, err := firewalld.LoopbackGuard("loopback_guard", t.Bus)
+	lo, err := firewalld.LoopbackGuard("loopback_guard", conn)
 	if err != nil {
 		return err
 	}
@@ -175,8 +189,10 @@ func (c *Compiled) jupyterhub(spec *Spec, j *JupyterHub, t Target) error {
 	}
 	c.add(dockerd)
 
+	engine := docker.NewDaemon(t.DockerHost)
+	c.closers = append(c.closers, engine)
 	ic := docker.ImageConfig{
-		Host: t.DockerHost, Name: j.Image.Name, Load: j.Image.Load, Pull: j.Image.Pull,
+		Host: t.DockerHost, Daemon: engine, Name: j.Image.Name, Load: j.Image.Load, Pull: j.Image.Pull,
 		Keep: j.Image.Keep, Deployment: spec.Deployment.Name, Refresh: t.Refresh,
 	}
 	if ic.Keep == 0 {
@@ -205,7 +221,7 @@ func (c *Compiled) jupyterhub(spec *Spec, j *JupyterHub, t Target) error {
 	c.add(startScript)
 
 	cc := docker.ContainerConfig{
-		Host: t.DockerHost, Name: j.ContainerName, Deployment: spec.Deployment.Name, Image: j.Image.Name,
+		Host: t.DockerHost, Daemon: engine, Name: j.ContainerName, Deployment: spec.Deployment.Name, Image: j.Image.Name,
 		Env:   map[string]string{},
 		Ports: containerPorts(spec, j),
 	}

@@ -182,22 +182,23 @@ func pickHost(spec *plan.Spec) (string, error) {
 		name, strings.Join(spec.HostNames(), ", "))
 }
 
-// makePlan compiles the host and reads it.
-func (o *options) makePlan(ctx context.Context, src *plan.Source) (*plan.Plan, *plan.State, error) {
+// makePlan compiles the host and reads it. done closes the connections
+// the resources share, once the plan is applied or dropped.
+func (o *options) makePlan(ctx context.Context, src *plan.Source) (p *plan.Plan, st *plan.State, done func(), err error) {
 	c, err := plan.Compile(ctx, src.Spec, o.host, o.target())
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	st, err := plan.LoadState(o.statePath, c.Host)
-	if err != nil {
-		return nil, nil, err
+	done = func() { c.Close() }
+	if st, err = plan.LoadState(o.statePath, c.Host); err == nil {
+		p, err = plan.Make(ctx, c.Host, c.Nodes, st, c.Deleters)
 	}
-	p, err := plan.Make(ctx, c.Host, c.Nodes, st, c.Deleters)
 	if err != nil {
-		return nil, nil, err
+		done()
+		return nil, nil, nil, err
 	}
 	p.Warnings = append(c.Warnings, p.Warnings...)
-	return p, st, nil
+	return p, st, done, nil
 }
 
 func (u *ui) plan(p *plan.Plan) error {
@@ -223,10 +224,11 @@ func newPlanCmd() *cobra.Command {
 			if saved != nil {
 				return u.fail(fmt.Errorf("%s is a saved plan; plan takes a spec file", args[0]))
 			}
-			p, _, err := o.makePlan(cmd.Context(), src)
+			p, _, done, err := o.makePlan(cmd.Context(), src)
 			if err != nil {
 				return u.fail(err)
 			}
+			done()
 			if err := u.plan(p); err != nil {
 				return u.fail(err)
 			}
@@ -274,10 +276,11 @@ func newApplyCmd() *cobra.Command {
 			}
 			defer lock.Release()
 
-			p, st, err := o.makePlan(ctx, src)
+			p, st, done, err := o.makePlan(ctx, src)
 			if err != nil {
 				return u.fail(err)
 			}
+			defer done()
 			if saved != nil {
 				if stale := saved.Stale(p); len(stale) > 0 {
 					return u.fail(fmt.Errorf("the host changed since the plan in %s was made, so it is not applied:\n  %s\nRun plan again", args[0], strings.Join(stale, "\n  ")))

@@ -30,8 +30,8 @@ const (
 	LabelBase       = "provision.base"
 )
 
-// daemon is a lazily connected client for one Docker host.
-type daemon struct {
+// Daemon is a lazily connected client for one Docker host.
+type Daemon struct {
 	host string
 	mu   sync.Mutex
 	cli  *client.Client
@@ -44,7 +44,7 @@ type daemon struct {
 // store (Docker >= 24 with the containerd snapshotter), where an image ID
 // is a manifest digest instead of the config digest. Asked only when IDs
 // do not match, since /info is slow.
-func (d *daemon) containerdStore(ctx context.Context, cli *client.Client) bool {
+func (d *Daemon) containerdStore(ctx context.Context, cli *client.Client) bool {
 	d.storeOnce.Do(func() {
 		info, err := cli.Info(ctx)
 		if err != nil {
@@ -62,7 +62,7 @@ func (d *daemon) containerdStore(ctx context.Context, cli *client.Client) bool {
 // sameImage reports whether local is the archive's image: by ID, or on
 // the containerd store (whose IDs a classic archive cannot tell) by its
 // layers and creation time.
-func (d *daemon) sameImage(ctx context.Context, cli *client.Client, local *image.InspectResponse, img ArchiveImage) bool {
+func (d *Daemon) sameImage(ctx context.Context, cli *client.Client, local *image.InspectResponse, img ArchiveImage) bool {
 	if slices.Contains(img.IDs(), local.ID) {
 		return true
 	}
@@ -78,10 +78,33 @@ func sameContent(local *image.InspectResponse, diffIDs []string, created string)
 	return err1 == nil && err2 == nil && a.Equal(b)
 }
 
-func newDaemon(host string) *daemon { return &daemon{host: host} }
+// NewDaemon returns a client for the Docker daemon at host ("" is
+// DOCKER_HOST or the default socket), connected on first use. The image and
+// container of one run share it, so a plan pings and negotiates once.
+func NewDaemon(host string) *Daemon { return &Daemon{host: host} }
+
+// daemonFor returns shared, or a daemon client of its own for host.
+func daemonFor(shared *Daemon, host string) *Daemon {
+	if shared != nil {
+		return shared
+	}
+	return NewDaemon(host)
+}
+
+// Close closes the connection, if it was made.
+func (d *Daemon) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cli == nil {
+		return nil
+	}
+	err := d.cli.Close()
+	d.cli = nil
+	return err
+}
 
 // hostName is what error messages call the daemon.
-func (d *daemon) hostName() string {
+func (d *Daemon) hostName() string {
 	if d.host != "" {
 		return d.host
 	}
@@ -91,7 +114,7 @@ func (d *daemon) hostName() string {
 	return client.DefaultDockerHost
 }
 
-func (d *daemon) client(ctx context.Context) (*client.Client, error) {
+func (d *Daemon) client(ctx context.Context) (*client.Client, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	// A failure is not kept: the daemon may be started later in the same
@@ -118,7 +141,7 @@ func (d *daemon) client(ctx context.Context) (*client.Client, error) {
 }
 
 // wrap names the daemon's address when it cannot be reached.
-func (d *daemon) wrap(err error) error {
+func (d *Daemon) wrap(err error) error {
 	if err == nil {
 		return nil
 	}

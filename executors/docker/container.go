@@ -43,6 +43,8 @@ type ContainerConfig struct {
 	// Host is the Docker daemon address; empty means DOCKER_HOST or the
 	// default socket.
 	Host string
+	// Daemon, when set, is the client to use (its host is Host).
+	Daemon *Daemon
 	// Name is the container name the start script gives it.
 	Name       string
 	Deployment string
@@ -67,7 +69,7 @@ type ContainerConfig struct {
 // the desired state.
 type Container struct {
 	cfg    ContainerConfig
-	d      *daemon
+	d      *Daemon
 	absent bool
 }
 
@@ -98,7 +100,7 @@ func NewContainer(cfg ContainerConfig) (*Container, error) {
 			return nil, fmt.Errorf("%s: mount %s:%s: both paths must be absolute", addr, m.Source, m.Target)
 		}
 	}
-	return &Container{cfg: cfg, d: newDaemon(cfg.Host)}, nil
+	return &Container{cfg: cfg, d: daemonFor(cfg.Daemon, cfg.Host)}, nil
 }
 
 type containerRecord struct {
@@ -116,7 +118,7 @@ func ContainerFromRecord(rec executors.Record) (executors.Resource, error) {
 		return nil, fmt.Errorf("%s: read state record: %w", rec.Address, err)
 	}
 	cfg := ContainerConfig{Resource: strings.TrimPrefix(rec.Address, KindContainer+"."), Host: r.Host, Name: r.Name, Deployment: r.Deployment}
-	return &Container{cfg: cfg, d: newDaemon(r.Host), absent: true}, nil
+	return &Container{cfg: cfg, d: NewDaemon(r.Host), absent: true}, nil
 }
 
 // Address implements executors.Resource.

@@ -32,6 +32,8 @@ type ImageConfig struct {
 	// Host is the Docker daemon address (unix:///run/docker.sock,
 	// tcp://…); empty means DOCKER_HOST or the default socket.
 	Host string
+	// Daemon, when set, is the client to use (its host is Host).
+	Daemon *Daemon
 	// Name is the reference the image must carry: repo:tag or repo@digest.
 	Name string
 	// Load is the path of a `docker save` tar on this host.
@@ -58,7 +60,7 @@ type ImageConfig struct {
 type Image struct {
 	cfg    ImageConfig
 	ref    Ref
-	d      *daemon
+	d      *Daemon
 	absent bool
 	// recordedID is the image ID a state record remembers (absent only).
 	recordedID string
@@ -100,7 +102,7 @@ func NewImage(cfg ImageConfig) (*Image, error) {
 	if cfg.Deployment == "" {
 		return nil, fmt.Errorf("%s: deployment is empty", addr)
 	}
-	return &Image{cfg: cfg, ref: ref, d: newDaemon(cfg.Host), now: time.Now}, nil
+	return &Image{cfg: cfg, ref: ref, d: daemonFor(cfg.Daemon, cfg.Host), now: time.Now}, nil
 }
 
 // imageRecord is what the state file keeps of an image resource.
@@ -125,7 +127,7 @@ func ImageFromRecord(rec executors.Record) (executors.Resource, error) {
 		return nil, fmt.Errorf("%s: %w", rec.Address, err)
 	}
 	cfg := ImageConfig{Resource: strings.TrimPrefix(rec.Address, KindImage+"."), Host: r.Host, Name: r.Name, Deployment: r.Deployment}
-	return &Image{cfg: cfg, ref: ref, d: newDaemon(r.Host), absent: true, recordedID: r.ID, now: time.Now}, nil
+	return &Image{cfg: cfg, ref: ref, d: NewDaemon(r.Host), absent: true, recordedID: r.ID, now: time.Now}, nil
 }
 
 // Address implements executors.Resource.

@@ -21,6 +21,8 @@ type DirectRuleConfig struct {
 	// Name is the address suffix: firewalld_direct_rule.<Name>.
 	Name     string   `json:"name"`
 	Bus      string   `json:"bus,omitempty"`
+	// Conn, when set, is the connection to use (its bus is Bus).
+	Conn *Conn `json:"-"`
 	Family   string   `json:"family"` // "ipv4" or "ipv6"
 	Table    string   `json:"table"`
 	Chain    string   `json:"chain"`
@@ -80,14 +82,14 @@ func (d *DirectRule) String() string {
 // Plan queries the rule in the runtime and the permanent direct
 // configuration. Other direct rules are the admin's and not looked at.
 func (d *DirectRule) Plan(ctx context.Context) (*executors.Change, error) {
-	return planEntry(ctx, d.Address(), d.cfg.Bus, d, d.absent,
+	return planEntry(ctx, d.Address(), d.cfg.Conn, d.cfg.Bus, d, d.absent,
 		[]executors.Field{{Name: "direct rule", New: d.String()}}, KindDirect, d.String())
 }
 
 // Apply adds (or removes) the rule where the plan found it missing (or
 // present).
 func (d *DirectRule) Apply(ctx context.Context, ch *executors.Change, out *executors.Output) error {
-	return applyEntry(ctx, d.Address(), d.cfg.Bus, d, d.absent, ch, out)
+	return applyEntry(ctx, d.Address(), d.cfg.Conn, d.cfg.Bus, d, d.absent, ch, out)
 }
 
 func (d *DirectRule) target(permanent bool) (string, string) {
@@ -138,7 +140,7 @@ func (d *DirectRule) Record() *executors.Record {
 // port not coming from loopback (priority 1), for IPv4 and IPv6. Empty
 // allow makes the port reachable from the host itself only. Names are
 // base_allow_<source>, base_drop_ipv4, base_drop_ipv6.
-func PortGuard(base, bus string, port int, proto string, allow []netip.Prefix) ([]*DirectRule, error) {
+func PortGuard(base string, conn *Conn, port int, proto string, allow []netip.Prefix) ([]*DirectRule, error) {
 	if err := checkPort(port, &proto); err != nil {
 		return nil, fmt.Errorf("%s.%s: %w", KindDirect, base, err)
 	}
@@ -154,7 +156,7 @@ func PortGuard(base, bus string, port int, proto string, allow []netip.Prefix) (
 	}
 	out := make([]*DirectRule, 0, len(cfgs))
 	for _, c := range cfgs {
-		c.Bus, c.Table, c.Chain = bus, "raw", "PREROUTING"
+		c.Bus, c.Conn, c.Table, c.Chain = conn.bus, conn, "raw", "PREROUTING"
 		d, err := NewDirectRule(c)
 		if err != nil {
 			return nil, err
@@ -167,7 +169,7 @@ func PortGuard(base, bus string, port int, proto string, allow []netip.Prefix) (
 // LoopbackGuard drops packets for 127.0.0.0/8 that arrive on any interface
 // but loopback, before Docker's DNAT could send them to a port published on
 // 127.0.0.1 (newer Docker adds the same rule itself).
-func LoopbackGuard(name, bus string) (*DirectRule, error) {
-	return NewDirectRule(DirectRuleConfig{Name: name, Bus: bus, Family: "ipv4", Table: "raw", Chain: "PREROUTING",
+func LoopbackGuard(name string, conn *Conn) (*DirectRule, error) {
+	return NewDirectRule(DirectRuleConfig{Name: name, Bus: conn.bus, Conn: conn, Family: "ipv4", Table: "raw", Chain: "PREROUTING",
 		Args: []string{"!", "-i", "lo", "-d", "127.0.0.0/8", "-j", "DROP"}})
 }

@@ -29,12 +29,12 @@ type presence struct {
 	Permanent bool `json:"permanent"`
 }
 
-func planEntry(ctx context.Context, addr, bus string, e entry, absent bool, fields []executors.Field, fp ...any) (*executors.Change, error) {
-	c, err := dial(ctx, bus)
+func planEntry(ctx context.Context, addr string, conn *Conn, bus string, e entry, absent bool, fields []executors.Field, fp ...any) (*executors.Change, error) {
+	c, release, err := use(ctx, conn, bus)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
-	defer c.Close()
+	defer release()
 	var p presence
 	for _, perm := range []bool{false, true} {
 		ok, err := e.query(ctx, c, perm)
@@ -97,7 +97,7 @@ func changeFor(addr string, p presence, absent bool, fields []executors.Field, f
 	return ch
 }
 
-func applyEntry(ctx context.Context, addr, bus string, e entry, absent bool, ch *executors.Change, out *executors.Output) error {
+func applyEntry(ctx context.Context, addr string, conn *Conn, bus string, e entry, absent bool, ch *executors.Change, out *executors.Output) error {
 	if ch == nil || ch.Action == executors.NoOp {
 		return nil
 	}
@@ -105,11 +105,11 @@ func applyEntry(ctx context.Context, addr, bus string, e entry, absent bool, ch 
 	if err := json.Unmarshal(ch.Data, &p); err != nil {
 		return fmt.Errorf("%s: plan data: %w", addr, err)
 	}
-	c, err := dial(ctx, bus)
+	c, release, err := use(ctx, conn, bus)
 	if err != nil {
 		return fmt.Errorf("%s: %w", addr, err)
 	}
-	defer c.Close()
+	defer release()
 	for _, perm := range []bool{false, true} {
 		where := "runtime"
 		have := p.Runtime

@@ -92,9 +92,13 @@ func TestExposure(t *testing.T) {
 		{"host itself", topo.Server, "127.0.0.1"},
 	}
 
+	// All rules of the test share one connection, as in a provision run.
+	fwConn := NewConn(srv.BusAddress)
+	defer fwConn.Close()
+
 	// 1. The guide's rule alone.
 	openbis := []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32"), netip.MustParsePrefix("2001:db8:1::10/128")}
-	rules, err := RulesFor("openbis_comm", srv.BusAddress, "", openbis, comm, "tcp")
+	rules, err := RulesFor("openbis_comm", fwConn, "", openbis, comm, "tcp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,11 +112,11 @@ func TestExposure(t *testing.T) {
 	}
 
 	// 2. provision's exposure rules.
-	guard, err := PortGuard("jupyterhub_comm", srv.BusAddress, comm, "tcp", openbis)
+	guard, err := PortGuard("jupyterhub_comm", fwConn, comm, "tcp", openbis)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lo, err := LoopbackGuard("loopback_guard", srv.BusAddress)
+	lo, err := LoopbackGuard("loopback_guard", fwConn)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -185,7 +185,7 @@ func TestChangeFor(t *testing.T) {
 }
 
 func TestDirectRule(t *testing.T) {
-	guard, err := PortGuard("comm", "", 9002, "", []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32")})
+	guard, err := PortGuard("comm", NewConn(""), 9002, "", []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestDirectRule(t *testing.T) {
 			t.Errorf("accepted %+v", bad)
 		}
 	}
-	if _, err := PortGuard("comm", "", 0, "tcp", nil); err == nil {
+	if _, err := PortGuard("comm", NewConn(""), 0, "tcp", nil); err == nil {
 		t.Error("port 0 accepted")
 	}
 }
@@ -223,7 +223,7 @@ func TestFromRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lo, err := LoopbackGuard("loopback_guard", "")
+	lo, err := LoopbackGuard("loopback_guard", NewConn(""))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -230,7 +230,7 @@ func TestResolvedSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules, err := RulesFor("openbis_8002", fw.BusAddress, "", srcs, 8002, "tcp")
+	rules, err := RulesFor("openbis_8002", NewConn(fw.BusAddress), "", srcs, 8002, "tcp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,11 +303,11 @@ func TestDirectRuleLifecycle(t *testing.T) {
 	ctx := context.Background()
 	c := conn(t)
 	srcs := []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32"), netip.MustParsePrefix("2001:db8::10/128")}
-	guard, err := PortGuard("comm_9002", fw.BusAddress, 9002, "tcp", srcs)
+	guard, err := PortGuard("comm_9002", NewConn(fw.BusAddress), 9002, "tcp", srcs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lo, err := LoopbackGuard("loopback_guard", fw.BusAddress)
+	lo, err := LoopbackGuard("loopback_guard", NewConn(fw.BusAddress))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,8 @@ type RuleConfig struct {
 	// Bus is a D-Bus address; empty is the system bus (honouring
 	// DBUS_SYSTEM_BUS_ADDRESS).
 	Bus string `json:"bus,omitempty"`
+	// Conn, when set, is the connection to use (its bus is Bus).
+	Conn *Conn `json:"-"`
 	// Zone defaults to "public".
 	Zone string `json:"zone"`
 	// Source is an address or a CIDR (see Resolve for names); empty means
@@ -128,7 +130,7 @@ func (r *Rule) Address() string { return KindRule + "." + r.cfg.Name }
 // (through firewalld, which normalises rules: never by string). Other rules
 // in the zone are not looked at: they are the admin's.
 func (r *Rule) Plan(ctx context.Context) (*executors.Change, error) {
-	return planEntry(ctx, r.Address(), r.cfg.Bus, r, r.absent, []executors.Field{
+	return planEntry(ctx, r.Address(), r.cfg.Conn, r.cfg.Bus, r, r.absent, []executors.Field{
 		{Name: "zone", New: r.cfg.Zone},
 		{Name: "rule", New: r.rule},
 	}, KindRule, r.cfg.Zone, r.rule)
@@ -137,7 +139,7 @@ func (r *Rule) Plan(ctx context.Context) (*executors.Change, error) {
 // Apply adds (or, for a deleted resource, removes) the rule where the plan
 // found it missing (or present), and nowhere else.
 func (r *Rule) Apply(ctx context.Context, ch *executors.Change, out *executors.Output) error {
-	return applyEntry(ctx, r.Address(), r.cfg.Bus, r, r.absent, ch, out)
+	return applyEntry(ctx, r.Address(), r.cfg.Conn, r.cfg.Bus, r, r.absent, ch, out)
 }
 
 func (r *Rule) query(ctx context.Context, c *client, permanent bool) (bool, error) {
@@ -215,10 +217,10 @@ func FromRecord(rec executors.Record) (executors.Resource, error) {
 }
 
 // RulesFor builds one rule per source, named NameFor(base, source).
-func RulesFor(base, bus, zone string, sources []netip.Prefix, port int, proto string) ([]*Rule, error) {
+func RulesFor(base string, conn *Conn, zone string, sources []netip.Prefix, port int, proto string) ([]*Rule, error) {
 	var out []*Rule
 	for _, p := range sources {
-		r, err := NewRule(RuleConfig{Name: NameFor(base, p), Bus: bus, Zone: zone,
+		r, err := NewRule(RuleConfig{Name: NameFor(base, p), Bus: conn.bus, Conn: conn, Zone: zone,
 			Source: SourceString(p), Port: port, Protocol: proto})
 		if err != nil {
 			return nil, err

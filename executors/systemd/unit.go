@@ -250,7 +250,9 @@ func (u *Unit) Apply(ctx context.Context, ch *executors.Change, out *executors.O
 		}
 	}
 	u.triggers = ch.TriggeredBy
-	if st == (unitSteps{}) && (len(ch.TriggeredBy) == 0 || u.restarted) {
+	// Restarts for upstream changes come through Restart; Apply does what
+	// the unit's own state needs.
+	if st == (unitSteps{}) {
 		return nil
 	}
 	conn, err := Connect(ctx, u.cfg.Bus)
@@ -276,12 +278,9 @@ func (u *Unit) Apply(ctx context.Context, ch *executors.Change, out *executors.O
 		}
 		out.Progress(u.cfg.Address, "reloaded systemd")
 	}
-	switch {
-	case st.Start:
+	if st.Start || st.Restart {
 		// A restart job also starts an inactive unit, and unlike a start
 		// job it does not wait out RestartSec of a unit in auto-restart.
-		return u.cycle(ctx, conn, "restart", st.Write, out)
-	case st.Restart || (len(ch.TriggeredBy) > 0 && !u.restarted):
 		return u.cycle(ctx, conn, "restart", st.Write, out)
 	}
 	return nil
