@@ -221,7 +221,6 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("daemon went from %s to %s", state, got)
 			}
 			h.sh(t, ctx, d.start)
-			h.sh(t, ctx, "systemctl reset-failed "+unitName+" 2>/dev/null || true")
 			h.provision(t, ctx, 0, "apply", JupyterHubHost)
 			h.plan(t, ctx, 0, JupyterHubHost)
 		})
@@ -297,7 +296,6 @@ func TestCrashSafety(t *testing.T) {
 				t.Errorf("kill %d after %s: state file is not JSON: %v", i, delay, err)
 			}
 		}
-		h.sh(t, ctx, "systemctl reset-failed "+unitName+" 2>/dev/null || true")
 		h.provision(t, ctx, 0, "apply", host, version(i)...)
 		h.provision(t, ctx, 0, "plan", host, version(i)...)
 		if host == JupyterHubHost {
