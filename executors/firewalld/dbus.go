@@ -1,11 +1,11 @@
 package firewalld
 
 import (
-	"sync"
 	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/godbus/dbus/v5"
 )

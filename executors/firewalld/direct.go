@@ -19,10 +19,10 @@ import (
 // rich rule or policy sees traffic to a Docker-published port.
 type DirectRuleConfig struct {
 	// Name is the address suffix: firewalld_direct_rule.<Name>.
-	Name     string   `json:"name"`
-	Bus      string   `json:"bus,omitempty"`
+	Name string `json:"name"`
+	Bus  string `json:"bus,omitempty"`
 	// Conn, when set, is the connection to use (its bus is Bus).
-	Conn *Conn `json:"-"`
+	Conn     *Conn    `json:"-"`
 	Family   string   `json:"family"` // "ipv4" or "ipv6"
 	Table    string   `json:"table"`
 	Chain    string   `json:"chain"`
