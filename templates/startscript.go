@@ -3,35 +3,49 @@ package templates
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+
+	"github.com/openbis/provision/internal/deploy"
 )
 
 // StartScriptTemplate renders the script the JupyterHub unit runs.
 const StartScriptTemplate = "start.sh.tmpl"
 
-// StartScript is the data of start.sh.tmpl: the guide's docker run line,
-// one container per server, run in the foreground.
+// StartScript is the data of start.sh.tmpl: the guide's docker run line
+// for the deployment's container, one per server, run in the foreground.
+// Docker's command-line syntax lives here and in the template only.
 type StartScript struct {
 	// Address of the resource that manages the script, named in its header.
-	Address       string
-	ContainerName string
-	// Deployment labels the container (provision.deployment=NAME).
-	Deployment string
-	Image      string
-	// Command is the one argument run in the container after the image
-	// ("./vagrant/initialize/start_jupyterhub.sh"); "" runs the image's
-	// default.
-	Command string
-	Env     []EnvVar
-	// Ports and Volumes are docker's -p and -v values ("8000:8000",
-	// "/srv/home:/home").
-	Ports   []string
-	Volumes []string
+	Address   string
+	Container deploy.Container
 }
 
-// EnvVar is one -e NAME=VALUE.
-type EnvVar struct {
-	Name, Value string
+// Publish is the container's ports as docker run -p values: IPv6
+// addresses in brackets.
+func (s StartScript) Publish() []string {
+	var out []string
+	for _, p := range s.Container.Ports {
+		v := strconv.Itoa(p.HostPort) + ":" + strconv.Itoa(p.ContainerPort)
+		switch {
+		case p.HostIP == "":
+		case strings.Contains(p.HostIP, ":"):
+			v = "[" + p.HostIP + "]:" + v
+		default:
+			v = p.HostIP + ":" + v
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// Volumes is the container's mounts as docker run -v values.
+func (s StartScript) Volumes() []string {
+	var out []string
+	for _, m := range s.Container.Mounts {
+		out = append(out, m.Source+":"+m.Target)
+	}
+	return out
 }
 
 // Validate refuses what cannot become the intended docker arguments: a NUL
@@ -45,28 +59,29 @@ func (s StartScript) Validate() error {
 			errs = append(errs, fmt.Errorf("%s %q: %w", what, v, ErrNUL))
 		}
 	}
-	if s.ContainerName == "" {
+	c := s.Container
+	if c.Name == "" {
 		errs = append(errs, errors.New("empty container name"))
 	}
-	if s.Image == "" {
+	if c.Image.Written == "" {
 		errs = append(errs, errors.New("empty image"))
 	}
 	check("address", s.Address)
-	check("container name", s.ContainerName)
-	check("deployment", s.Deployment)
-	check("image", s.Image)
-	check("command", s.Command)
-	for _, e := range s.Env {
+	check("container name", c.Name)
+	check("deployment", c.Deployment)
+	check("image", c.Image.Written)
+	check("command", c.Command)
+	for _, e := range c.Env {
 		if e.Name == "" || strings.Contains(e.Name, "=") {
 			errs = append(errs, fmt.Errorf("environment variable name %q is empty or contains '='", e.Name))
 		}
 		check("environment variable name", e.Name)
 		check("environment variable "+e.Name, e.Value)
 	}
-	for _, p := range s.Ports {
+	for _, p := range s.Publish() {
 		check("port", p)
 	}
-	for _, v := range s.Volumes {
+	for _, v := range s.Volumes() {
 		check("volume", v)
 	}
 	return errors.Join(errs...)

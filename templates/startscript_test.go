@@ -10,6 +10,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/openbis/provision/internal/deploy"
+	"github.com/openbis/provision/internal/imageref"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -18,41 +21,45 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // ELN Integration Configuration"), with a home and certificates mounted.
 func guideScript() StartScript {
 	return StartScript{
-		Address:       "file.start_script",
-		ContainerName: "jupyterhub",
-		Deployment:    "demo",
-		Image:         "openbis/jupyterhub-openbis-sis-20180405:latest",
-		Command:       "./vagrant/initialize/start_jupyterhub.sh",
-		Env: []EnvVar{
-			{"OPENBIS_URL", "https://openbis-test.ethz.ch"},
-			{"JUPYTERHUB_INTEGRATION_SERVICE_PORT", "8002"},
-			{"JUPYTERHUB_PORT", "8000"},
-			{"CERTIFICATE_KEY", "/vagrant/config/certificates/default.key"},
-			{"CERTIFICATE_CRT", "/vagrant/config/certificates/default.crt"},
+		Address: "file.start_script",
+		Container: deploy.Container{
+			Name:       "jupyterhub",
+			Deployment: "demo",
+			Image:      imageref.Ref{Written: "openbis/jupyterhub-openbis-sis-20180405:latest"},
+			Command:    "./vagrant/initialize/start_jupyterhub.sh",
+			Env: []deploy.Env{
+				{Name: "OPENBIS_URL", Value: "https://openbis-test.ethz.ch"},
+				{Name: "JUPYTERHUB_INTEGRATION_SERVICE_PORT", Value: "8002"},
+				{Name: "JUPYTERHUB_PORT", Value: "8000"},
+				{Name: "CERTIFICATE_KEY", Value: "/vagrant/config/certificates/default.key"},
+				{Name: "CERTIFICATE_CRT", Value: "/vagrant/config/certificates/default.crt"},
+			},
+			Ports: []deploy.Port{{HostPort: 8000, ContainerPort: 8000}, {HostIP: "127.0.0.1", HostPort: 8081, ContainerPort: 8081},
+				{HostIP: "127.0.0.1", HostPort: 8001, ContainerPort: 8001}, {HostPort: 80, ContainerPort: 8002}},
+			Mounts: []deploy.Mount{{Source: "/srv/jupyterhub/home", Target: "/home"}, {Source: "/etc/jupyterhub/certificates", Target: "/vagrant/config/certificates"}},
 		},
-		Ports:   []string{"8000:8000", "127.0.0.1:8081:8081", "127.0.0.1:8001:8001", "80:8002"},
-		Volumes: []string{"/srv/jupyterhub/home:/home", "/etc/jupyterhub/certificates:/vagrant/config/certificates:ro"},
 	}
 }
 
 // wantArgs is the docker argv the script must run: rm of a leftover
 // container, then run.
 func wantArgs(s StartScript) [][]string {
-	run := []string{"run", "--name", s.ContainerName, "--label", "provision.deployment=" + s.Deployment}
-	for _, e := range s.Env {
+	c := s.Container
+	run := []string{"run", "--name", c.Name, "--label", "provision.deployment=" + c.Deployment}
+	for _, e := range c.Env {
 		run = append(run, "-e", e.Name+"="+e.Value)
 	}
-	for _, p := range s.Ports {
+	for _, p := range s.Publish() {
 		run = append(run, "-p", p)
 	}
-	for _, v := range s.Volumes {
+	for _, v := range s.Volumes() {
 		run = append(run, "-v", v)
 	}
-	run = append(run, "--", s.Image)
-	if s.Command != "" {
-		run = append(run, s.Command)
+	run = append(run, "--", c.Image.Written)
+	if c.Command != "" {
+		run = append(run, c.Command)
 	}
-	return [][]string{{"rm", "-f", "--", s.ContainerName}, run}
+	return [][]string{{"rm", "-f", "--", c.Name}, run}
 }
 
 func TestStartScriptGolden(t *testing.T) {
@@ -224,16 +231,15 @@ func TestStartScriptHostileValues(t *testing.T) {
 			for _, h := range hostile {
 				pwn := filepath.Join(t.TempDir(), "pwned")
 				v := strings.ReplaceAll(h, "PWN", pwn)
-				s := StartScript{
-					Address:       v,
-					ContainerName: v,
-					Deployment:    v,
-					Image:         v,
-					Command:       v,
-					Env:           []EnvVar{{"A", v}, {strings.ReplaceAll(v, "=", ""), v}, {"EMPTY", ""}},
-					Ports:         []string{v, "8000:8000"},
-					Volumes:       []string{v},
-				}
+				s := StartScript{Address: v, Container: deploy.Container{
+					Name:       v,
+					Deployment: v,
+					Image:      imageref.Ref{Written: v},
+					Command:    v,
+					Env:        []deploy.Env{{Name: "A", Value: v}, {Name: strings.ReplaceAll(v, "=", ""), Value: v}, {Name: "EMPTY"}},
+					Ports:      []deploy.Port{{HostIP: v, HostPort: 8000, ContainerPort: 8000}},
+					Mounts:     []deploy.Mount{{Source: "/" + v, Target: "/home"}},
+				}}
 				script, err := s.Render()
 				if err != nil {
 					t.Fatalf("%q: %v", v, err)
@@ -251,8 +257,8 @@ func TestStartScriptHostileValues(t *testing.T) {
 
 func TestStartScriptNoCommand(t *testing.T) {
 	s := guideScript()
-	s.Command = ""
-	s.Env, s.Ports, s.Volumes = nil, nil, nil
+	s.Container.Command = ""
+	s.Container.Env, s.Container.Ports, s.Container.Mounts = nil, nil, nil
 	script, err := s.Render()
 	if err != nil {
 		t.Fatal(err)
@@ -268,13 +274,14 @@ func TestStartScriptValidate(t *testing.T) {
 		modify func(*StartScript)
 		want   string
 	}{
-		{"no container name", func(s *StartScript) { s.ContainerName = "" }, "empty container name"},
-		{"no image", func(s *StartScript) { s.Image = "" }, "empty image"},
-		{"NUL in image", func(s *StartScript) { s.Image = "a\x00b" }, "NUL"},
-		{"NUL in env value", func(s *StartScript) { s.Env[0].Value = "a\x00" }, "NUL"},
-		{"NUL in volume", func(s *StartScript) { s.Volumes[0] = "\x00" }, "NUL"},
-		{"= in env name", func(s *StartScript) { s.Env[0].Name = "A=B" }, "contains '='"},
-		{"empty env name", func(s *StartScript) { s.Env[0].Name = "" }, "empty"},
+		{"no container name", func(s *StartScript) { s.Container.Name = "" }, "empty container name"},
+		{"no image", func(s *StartScript) { s.Container.Image.Written = "" }, "empty image"},
+		{"NUL in image", func(s *StartScript) { s.Container.Image.Written = "a\x00b" }, "NUL"},
+		{"NUL in env value", func(s *StartScript) { s.Container.Env[0].Value = "a\x00" }, "NUL"},
+		{"NUL in volume", func(s *StartScript) { s.Container.Mounts[0].Source = "\x00" }, "NUL"},
+		{"NUL in port address", func(s *StartScript) { s.Container.Ports[0].HostIP = "\x00" }, "NUL"},
+		{"= in env name", func(s *StartScript) { s.Container.Env[0].Name = "A=B" }, "contains '='"},
+		{"empty env name", func(s *StartScript) { s.Container.Env[0].Name = "" }, "empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -287,7 +294,7 @@ func TestStartScriptValidate(t *testing.T) {
 	}
 	// The template function refuses NUL even when Validate is bypassed.
 	s := guideScript()
-	s.Ports = []string{"8000\x00"}
+	s.Container.Ports[0].HostIP = "\x00"
 	if _, err := Render(StartScriptTemplate, s); !errors.Is(err, ErrNUL) {
 		t.Errorf("Render with a NUL: err = %v, want ErrNUL", err)
 	}
@@ -295,4 +302,16 @@ func TestStartScriptValidate(t *testing.T) {
 
 func equalCalls(a, b [][]string) bool {
 	return slices.EqualFunc(a, b, func(x, y []string) bool { return slices.Equal(x, y) })
+}
+
+func TestPublish(t *testing.T) {
+	s := StartScript{Container: deploy.Container{Ports: []deploy.Port{
+		{HostPort: 443, ContainerPort: 8000},
+		{HostIP: "127.0.0.1", HostPort: 8081, ContainerPort: 8081},
+		{HostIP: "::1", HostPort: 8001, ContainerPort: 8001},
+	}}}
+	want := []string{"443:8000", "127.0.0.1:8081:8081", "[::1]:8001:8001"}
+	if got := s.Publish(); !slices.Equal(got, want) {
+		t.Errorf("Publish() = %q, want %q", got, want)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -17,7 +16,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/openbis/provision/executors"
-	"github.com/openbis/provision/plan"
+	"github.com/openbis/provision/internal/compile"
+	"github.com/openbis/provision/internal/engine"
+	"github.com/openbis/provision/internal/render"
+	"github.com/openbis/provision/internal/spec"
 )
 
 // options are the flags plan and apply share.
@@ -43,12 +45,12 @@ func (o *options) register(cmd *cobra.Command, apply bool) {
 	f.StringArrayVar(&o.varFiles, "var-file", nil, "read variables from an HCL file (repeatable)")
 	f.BoolVar(&o.json, "json", false, "print one JSON object per line")
 	f.BoolVar(&o.noColor, "no-color", false, "never colour the output (NO_COLOR does the same)")
-	f.StringVar(&o.statePath, "state", plan.DefaultStatePath, "state file recording what provision manages")
+	f.StringVar(&o.statePath, "state", engine.DefaultStatePath, "state file recording what provision manages")
 	f.BoolVar(&o.refresh, "refresh", false, "ask registries whether pulled tags moved (network)")
 	f.StringVar(&o.dockerHost, "docker-host", "", "Docker Engine address (default: DOCKER_HOST or the local socket)")
 	f.StringVar(&o.bus, "bus", "", "system D-Bus address (default: DBUS_SYSTEM_BUS_ADDRESS or the local bus)")
 	if apply {
-		f.StringVar(&o.lockPath, "lock-file", plan.DefaultLockPath, "lock serialising applies on this host")
+		f.StringVar(&o.lockPath, "lock-file", engine.DefaultLockPath, "lock serialising applies on this host")
 		f.DurationVar(&o.lockTimeout, "lock-timeout", 0, "give up waiting for another apply after this long (0: wait)")
 	} else {
 		f.StringVar(&o.out, "out", "", "save the plan to this file for a later `apply FILE`")
@@ -57,95 +59,61 @@ func (o *options) register(cmd *cobra.Command, apply bool) {
 	cmd.ValidArgsFunction = completeSpecFiles
 }
 
-func (o *options) inputs() plan.Inputs {
-	return plan.Inputs{Vars: o.vars, VarFiles: o.varFiles, Environ: os.Environ()}
+func (o *options) inputs() spec.Inputs {
+	return spec.Inputs{Vars: o.vars, VarFiles: o.varFiles, Environ: os.Environ()}
 }
 
-func (o *options) target() plan.Target {
-	return plan.Target{DockerHost: o.dockerHost, Bus: o.bus, Refresh: o.refresh}
+func (o *options) target() compile.Target {
+	return compile.Target{DockerHost: o.dockerHost, Bus: o.bus, Refresh: o.refresh}
 }
 
-// ui writes human or JSON output for one command.
+// ui is one command's output: a renderer, and the diagnostics' files.
 type ui struct {
-	out, err io.Writer
-	json     bool
-	colors   plan.Colors
+	render.Renderer
+	json bool
 }
 
 func (o *options) ui(cmd *cobra.Command) *ui {
-	u := &ui{out: cmd.OutOrStdout(), err: cmd.ErrOrStderr(), json: o.json}
-	if !o.json && useColor(u.out, o.noColor) {
-		u.colors = plan.ANSI
+	if o.json {
+		return &ui{Renderer: render.NewJSON(cmd.OutOrStdout()), json: true}
 	}
-	return u
+	return &ui{Renderer: render.NewText(cmd.OutOrStdout(), cmd.ErrOrStderr(), useColor(cmd.OutOrStdout(), o.noColor))}
 }
 
-func (u *ui) output() *executors.Output {
-	out := &executors.Output{W: u.out, JSON: u.json}
-	if f, ok := u.out.(*os.File); ok && u.colors != (plan.Colors{}) {
-		out.FD, out.Terminal = f.Fd(), true
-	}
-	return out
-}
-
-// diagnostics prints HCL diagnostics with snippets, or as JSON lines.
-func (u *ui) diagnostics(src *plan.Source, diags hcl.Diagnostics) {
-	if len(diags) == 0 {
-		return
-	}
-	if u.json {
-		enc := json.NewEncoder(u.out)
-		for _, d := range diags {
-			line := map[string]any{"type": "diagnostic", "severity": severity(d.Severity), "summary": d.Summary, "detail": d.Detail}
-			if d.Subject != nil {
-				line["range"] = map[string]any{"filename": d.Subject.Filename,
-					"start": map[string]int{"line": d.Subject.Start.Line, "column": d.Subject.Start.Column},
-					"end":   map[string]int{"line": d.Subject.End.Line, "column": d.Subject.End.Column}}
-			}
-			enc.Encode(line)
-		}
-		return
-	}
-	w := hcl.NewDiagnosticTextWriter(u.err, src.Parser.Files(), 100, u.colors != (plan.Colors{}))
-	w.WriteDiagnostics(diags)
-}
-
-func severity(s hcl.DiagnosticSeverity) string {
-	if s == hcl.DiagWarning {
-		return "warning"
-	}
-	return "error"
+// diagnostics prints a spec's diagnostics with their snippets.
+func (u *ui) diagnostics(src *spec.File, diags hcl.Diagnostics) {
+	u.Diagnostics(src.Parser.Files(), diags)
 }
 
 // fail reports an error in the command's format and returns exit 1.
 func (u *ui) fail(err error) error {
-	if u.json {
-		json.NewEncoder(u.out).Encode(map[string]string{"type": "error", "message": err.Error()})
-	} else {
-		fmt.Fprintf(u.err, "%sError:%s %v\n", u.colors.Delete+u.colors.Bold, u.colors.Reset, err)
-	}
+	u.Error(err)
 	return exitCode(exitError)
 }
 
 // load decodes the spec (or a saved plan's spec) and picks the host.
-func (o *options) load(u *ui, arg string) (*plan.Source, *plan.Saved, plan.Inputs, error) {
+func (o *options) load(u *ui, arg string) (*spec.File, *engine.Saved, spec.Inputs, error) {
 	in := o.inputs()
 	b, err := os.ReadFile(arg)
 	if err != nil {
 		return nil, nil, in, u.fail(fmt.Errorf("read %s: %w", arg, err))
 	}
-	var saved *plan.Saved
+	var saved *engine.Saved
 	filename := arg
-	if plan.IsSaved(b) {
-		if saved, err = plan.ReadSaved(b); err != nil {
+	if engine.IsSaved(b) {
+		var snap spec.Snapshot
+		if saved, err = engine.ReadSaved(b); err == nil {
+			err = json.Unmarshal(saved.Source, &snap)
+		}
+		if err != nil {
 			return nil, nil, in, u.fail(fmt.Errorf("%s: %w", arg, err))
 		}
 		if len(o.vars)+len(o.varFiles) > 0 || o.host != "" {
 			return nil, nil, in, u.fail(fmt.Errorf("%s is a saved plan: it carries its variables and host; -var, -var-file and --host apply to spec files only", arg))
 		}
-		b, filename, in, o.host = saved.Spec, saved.Filename, saved.Inputs, saved.Host
+		b, filename, in, o.host = snap.Spec, snap.Filename, snap.Inputs, saved.Host
 	}
-	src, diags := plan.Decode(filename, b, in)
+	src, diags := spec.Decode(filename, b, in)
 	u.diagnostics(src, diags)
 	if diags.HasErrors() {
 		return nil, nil, in, exitCode(exitError)
@@ -160,17 +128,17 @@ func (o *options) load(u *ui, arg string) (*plan.Source, *plan.Saved, plan.Input
 
 // pickHost finds this machine's host block: its host name, or the one
 // block whose first label is the short host name.
-func pickHost(spec *plan.Spec) (string, error) {
+func pickHost(s *spec.Spec) (string, error) {
 	name, err := os.Hostname()
 	if err != nil {
 		return "", fmt.Errorf("find this machine's host name: %w; give --host NAME", err)
 	}
-	if spec.Host(name) != nil {
+	if s.Host(name) != nil {
 		return name, nil
 	}
 	short, _, _ := strings.Cut(name, ".")
 	var match []string
-	for _, h := range spec.HostNames() {
+	for _, h := range s.HostNames() {
 		if first, _, _ := strings.Cut(h, "."); first == short {
 			match = append(match, h)
 		}
@@ -179,19 +147,19 @@ func pickHost(spec *plan.Spec) (string, error) {
 		return match[0], nil
 	}
 	return "", fmt.Errorf("this machine is %q, and the spec has no host block for it; hosts in the spec: %s. Pick one with --host NAME",
-		name, strings.Join(spec.HostNames(), ", "))
+		name, strings.Join(s.HostNames(), ", "))
 }
 
 // makePlan compiles the host and reads it. done closes the connections
 // the resources share, once the plan is applied or dropped.
-func (o *options) makePlan(ctx context.Context, src *plan.Source) (p *plan.Plan, st *plan.State, done func(), err error) {
-	c, err := plan.Compile(ctx, src.Spec, o.host, o.target())
+func (o *options) makePlan(ctx context.Context, src *spec.File) (p *engine.Plan, st *engine.State, done func(), err error) {
+	c, err := compile.Host(ctx, src.Spec, o.host, o.target())
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	done = func() { c.Close() }
-	if st, err = plan.LoadState(o.statePath, c.Host); err == nil {
-		p, err = plan.Make(ctx, c.Host, c.Nodes, st, c.Deleters)
+	if st, err = engine.LoadState(o.statePath, c.Host); err == nil {
+		p, err = engine.Make(ctx, c.Host, c.Nodes, st, c.Deleters)
 	}
 	if err != nil {
 		done()
@@ -199,14 +167,6 @@ func (o *options) makePlan(ctx context.Context, src *plan.Source) (p *plan.Plan,
 	}
 	p.Warnings = append(c.Warnings, p.Warnings...)
 	return p, st, done, nil
-}
-
-func (u *ui) plan(p *plan.Plan) error {
-	if u.json {
-		return p.JSON(u.out)
-	}
-	p.Text(u.out, u.colors)
-	return nil
 }
 
 func newPlanCmd() *cobra.Command {
@@ -229,16 +189,18 @@ func newPlanCmd() *cobra.Command {
 				return u.fail(err)
 			}
 			done()
-			if err := u.plan(p); err != nil {
+			if err := u.Plan(p); err != nil {
 				return u.fail(err)
 			}
 			if o.out != "" {
-				if err := p.Save(o.out, src, in); err != nil {
-					return u.fail(err)
+				snap, err := src.Snapshot(in)
+				if err == nil {
+					err = p.Save(o.out, snap)
 				}
-				if !u.json {
-					fmt.Fprintf(u.out, "\nSaved the plan to %s. Apply exactly it with: provision apply %s\n", o.out, o.out)
+				if err != nil {
+					return u.fail(fmt.Errorf("save plan: %w", err))
 				}
+				u.Note(fmt.Sprintf("\nSaved the plan to %s. Apply exactly it with: provision apply %s", o.out, o.out))
 			}
 			if p.Pending() {
 				return exitCode(exitDrift)
@@ -267,8 +229,8 @@ func newApplyCmd() *cobra.Command {
 			if o.lockTimeout > 0 {
 				lctx, cancel = context.WithTimeout(ctx, o.lockTimeout)
 			}
-			lock, err := plan.Acquire(lctx, o.lockPath, func(holder string) {
-				fmt.Fprintf(u.err, "Waiting for another provision apply (pid %s) to finish…\n", holder)
+			lock, err := engine.AcquireLock(lctx, o.lockPath, func(holder string) {
+				u.Note(fmt.Sprintf("Waiting for another provision apply (pid %s) to finish…", holder))
 			})
 			cancel()
 			if err != nil {
@@ -286,25 +248,19 @@ func newApplyCmd() *cobra.Command {
 					return u.fail(fmt.Errorf("the host changed since the plan in %s was made, so it is not applied:\n  %s\nRun plan again", args[0], strings.Join(stale, "\n  ")))
 				}
 			}
-			if err := u.plan(p); err != nil {
+			if err := u.Plan(p); err != nil {
 				return u.fail(err)
 			}
 			if !p.Pending() {
 				return nil
 			}
 			if !u.json {
-				fmt.Fprintln(u.out)
+				fmt.Fprintln(cmd.OutOrStdout())
 			}
-			if err := p.Apply(ctx, st, u.output()); err != nil {
+			if err := p.Apply(ctx, st, u); err != nil {
 				return u.fail(fmt.Errorf("apply stopped: %w", err))
 			}
-			s := p.Summary()
-			if u.json {
-				json.NewEncoder(u.out).Encode(plan.JSONLine{Type: "applied", Summary: &s, Host: p.Host})
-			} else {
-				fmt.Fprintf(u.out, "\n%sApply complete!%s %d created, %d updated, %d replaced, %d deleted, %d restarted.\n",
-					u.colors.Add+u.colors.Bold, u.colors.Reset, s.Create, s.Update, s.Replace, s.Delete, s.Restart)
-			}
+			u.Applied(p.Host, p.Summary())
 			return nil
 		},
 	}
@@ -322,14 +278,14 @@ func newValidateCmd() *cobra.Command {
 			u := o.ui(cmd)
 			failed := false
 			for _, fn := range args {
-				src, diags := plan.Load(fn, o.inputs())
+				src, diags := spec.Load(fn, o.inputs())
 				u.diagnostics(src, diags)
 				if diags.HasErrors() {
 					failed = true
 					continue
 				}
 				if !u.json {
-					fmt.Fprintf(u.out, "%s: valid (hosts: %s)\n", fn, strings.Join(src.Spec.HostNames(), ", "))
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (hosts: %s)\n", fn, strings.Join(src.Spec.HostNames(), ", "))
 				}
 			}
 			if failed {
@@ -414,7 +370,7 @@ func completeHosts(o *options) func(*cobra.Command, []string, string) ([]string,
 		if len(args) == 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		src, _ := plan.Load(filepath.Clean(args[0]), o.inputs())
+		src, _ := spec.Load(filepath.Clean(args[0]), o.inputs())
 		if src.Spec == nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/openbis/provision/internal/imageref"
 )
 
 func smallLayer(content string) testLayer {
@@ -123,11 +125,11 @@ func tarOf(t *testing.T, name, body string) []byte {
 
 func TestPickArchiveImage(t *testing.T) {
 	a := &Archive{Path: "/x.tar", Images: []ArchiveImage{{ConfigDigest: "sha256:a", Tags: []string{"a:1"}}, {ConfigDigest: "sha256:b", Tags: []string{"b:1"}}}}
-	ref, _ := ParseRef("b:1")
+	ref, _ := imageref.Parse("b:1")
 	if img, err := pickArchiveImage(a, ref); err != nil || img.ConfigDigest != "sha256:b" {
 		t.Errorf("got %v, %v", img, err)
 	}
-	ref, _ = ParseRef("c:1")
+	ref, _ = imageref.Parse("c:1")
 	if _, err := pickArchiveImage(a, ref); err == nil {
 		t.Error("want an error for an untagged choice among two images")
 	}

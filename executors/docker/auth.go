@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/docker/docker/api/types/registry"
+	"github.com/openbis/provision/internal/imageref"
 )
 
 // Auth is a registry login from the spec; both values are sensitive.
@@ -28,7 +29,7 @@ const dockerHubKey = "https://index.docker.io/v1/"
 // registryAuth returns the X-Registry-Auth value for the registry of ref:
 // the spec's credentials, else ~/.docker/config.json (inline auths or a
 // credential helper), else none.
-func registryAuth(ctx context.Context, a *Auth, ref Ref) (string, error) {
+func registryAuth(ctx context.Context, a *Auth, ref imageref.Ref) (string, error) {
 	server := ref.Domain
 	if server == "docker.io" {
 		server = dockerHubKey

@@ -17,10 +17,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openbis/provision/internal/engine"
+
 	"github.com/docker/docker/api/types/image"
 
 	"github.com/docker/docker/client"
-	"github.com/openbis/provision/executors"
 )
 
 // Labels provision puts on what it creates.
@@ -158,13 +159,14 @@ func isNotFound(err error) bool {
 }
 
 // FromRecord builds the "absent" resource for a state record of either
-// kind this package manages.
-func FromRecord(rec executors.Record) (executors.Resource, error) {
+// kind this package manages, on daemon d: the run's target, whatever
+// daemon the record was made on.
+func FromRecord(rec engine.Record, d *Daemon) (engine.Resource, error) {
 	switch rec.Kind {
 	case KindImage:
-		return ImageFromRecord(rec)
+		return ImageFromRecord(rec, d)
 	case KindContainer:
-		return ContainerFromRecord(rec)
+		return ContainerFromRecord(rec, d)
 	}
 	return nil, fmt.Errorf("%s: kind %q is not a docker kind", rec.Address, rec.Kind)
 }

@@ -10,6 +10,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/openbis/provision/internal/deploy"
+	"github.com/openbis/provision/internal/engine"
+
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
@@ -21,20 +24,6 @@ import (
 // resources.
 const KindContainer = "docker_container"
 
-// Port is one published port.
-type Port struct {
-	// HostIP is the address to publish on; empty means all addresses.
-	HostIP        string
-	HostPort      int
-	ContainerPort int
-}
-
-// Mount is one bind mount.
-type Mount struct {
-	Source string
-	Target string
-}
-
 // ContainerConfig is the desired JupyterHub container.
 type ContainerConfig struct {
 	// Resource is the spec's block label; the address is
@@ -45,16 +34,8 @@ type ContainerConfig struct {
 	Host string
 	// Daemon, when set, is the client to use (its host is Host).
 	Daemon *Daemon
-	// Name is the container name the start script gives it.
-	Name       string
-	Deployment string
-	// Image is the reference the container must run (its ID is compared).
-	Image string
-	Env   map[string]string
-	// SensitiveEnv names the Env keys whose values are never shown.
-	SensitiveEnv []string
-	Ports        []Port
-	Mounts       []Mount
+	// Container is the deployment's description of it.
+	Container deploy.Container
 }
 
 // Container is a docker_container resource: exactly one container of the
@@ -79,32 +60,13 @@ func NewContainer(cfg ContainerConfig) (*Container, error) {
 		cfg.Resource = "jupyterhub"
 	}
 	addr := KindContainer + "." + cfg.Resource
-	if cfg.Name == "" || cfg.Deployment == "" {
-		return nil, fmt.Errorf("%s: name and deployment must be set", addr)
-	}
-	if _, err := ParseRef(cfg.Image); err != nil && !strings.HasPrefix(cfg.Image, "sha256:") {
+	if err := cfg.Container.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", addr, err)
-	}
-	seen := map[int]bool{}
-	for _, p := range cfg.Ports {
-		if p.HostPort < 1 || p.HostPort > 65535 || p.ContainerPort < 1 || p.ContainerPort > 65535 {
-			return nil, fmt.Errorf("%s: port %d:%d out of range", addr, p.HostPort, p.ContainerPort)
-		}
-		if seen[p.HostPort] {
-			return nil, fmt.Errorf("%s: host port %d published twice", addr, p.HostPort)
-		}
-		seen[p.HostPort] = true
-	}
-	for _, m := range cfg.Mounts {
-		if !path.IsAbs(m.Source) || !path.IsAbs(m.Target) {
-			return nil, fmt.Errorf("%s: mount %s:%s: both paths must be absolute", addr, m.Source, m.Target)
-		}
 	}
 	return &Container{cfg: cfg, d: daemonFor(cfg.Daemon, cfg.Host)}, nil
 }
 
 type containerRecord struct {
-	Host       string `json:"host,omitempty"`
 	Name       string `json:"name"`
 	Deployment string `json:"deployment"`
 }
@@ -112,25 +74,26 @@ type containerRecord struct {
 // ContainerFromRecord builds a resource whose desired state is "absent":
 // its plan deletes the container of that name if it carries the
 // deployment's label.
-func ContainerFromRecord(rec executors.Record) (executors.Resource, error) {
+func ContainerFromRecord(rec engine.Record, d *Daemon) (engine.Resource, error) {
 	var r containerRecord
 	if err := json.Unmarshal(rec.Data, &r); err != nil {
 		return nil, fmt.Errorf("%s: read state record: %w", rec.Address, err)
 	}
-	cfg := ContainerConfig{Resource: strings.TrimPrefix(rec.Address, KindContainer+"."), Host: r.Host, Name: r.Name, Deployment: r.Deployment}
-	return &Container{cfg: cfg, d: NewDaemon(r.Host), absent: true}, nil
+	cfg := ContainerConfig{Resource: strings.TrimPrefix(rec.Address, KindContainer+"."), Host: d.host,
+		Container: deploy.Container{Name: r.Name, Deployment: r.Deployment}}
+	return &Container{cfg: cfg, d: d, absent: true}, nil
 }
 
-// Address implements executors.Resource.
+// Address implements engine.Resource.
 func (c *Container) Address() string { return KindContainer + "." + c.cfg.Resource }
 
-// Record implements executors.Resource.
-func (c *Container) Record() *executors.Record {
+// Record implements engine.Resource.
+func (c *Container) Record() *engine.Record {
 	if c.absent {
 		return nil
 	}
-	b, _ := json.Marshal(containerRecord{Host: c.cfg.Host, Name: c.cfg.Name, Deployment: c.cfg.Deployment})
-	return &executors.Record{Address: c.Address(), Kind: KindContainer, Data: b}
+	b, _ := json.Marshal(containerRecord{Name: c.cfg.Container.Name, Deployment: c.cfg.Container.Deployment})
+	return &engine.Record{Address: c.Address(), Kind: KindContainer, Data: b}
 }
 
 type containerPlan struct {
@@ -144,24 +107,24 @@ type containerPlan struct {
 // published ports and the bind mounts. Another container holding one of
 // the host ports is an error naming it. Changes made inside the running
 // container are summarised as warnings: a restart loses them.
-func (c *Container) Plan(ctx context.Context) (*executors.Change, error) {
+func (c *Container) Plan(ctx context.Context) (*engine.Change, error) {
 	cli, err := c.d.client(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Address(), err)
 	}
-	ch := &executors.Change{Address: c.Address()}
-	ins, err := cli.ContainerInspect(ctx, c.cfg.Name)
+	ch := &engine.Change{Address: c.Address()}
+	ins, err := cli.ContainerInspect(ctx, c.cfg.Container.Name)
 	exists := err == nil
 	if err != nil && !client.IsErrNotFound(err) {
-		return nil, fmt.Errorf("%s: inspect container %s: %w", c.Address(), c.cfg.Name, c.d.wrap(err))
+		return nil, fmt.Errorf("%s: inspect container %s: %w", c.Address(), c.cfg.Container.Name, c.d.wrap(err))
 	}
 	var p containerPlan
 	if exists {
 		p.Current = ins.ID
 	}
 	if c.absent {
-		if exists && ins.Config != nil && ins.Config.Labels[LabelDeployment] == c.cfg.Deployment {
-			ch.Action = executors.Delete
+		if exists && ins.Config != nil && ins.Config.Labels[LabelDeployment] == c.cfg.Container.Deployment {
+			ch.Action = engine.Delete
 			ch.Reasons = []string{"no longer in the spec"}
 			p.Delete = true
 			ch.Data, _ = json.Marshal(p)
@@ -174,15 +137,15 @@ func (c *Container) Plan(ctx context.Context) (*executors.Change, error) {
 		return nil, fmt.Errorf("%s: %w", c.Address(), err)
 	}
 	wantID := ""
-	if img, err := inspectImage(ctx, cli, c.cfg.Image); err != nil {
+	if img, err := inspectImage(ctx, cli, c.cfg.Container.Image.Written); err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Address(), c.d.wrap(err))
 	} else if img != nil {
 		wantID = img.ID
 	}
 
 	if !exists {
-		ch.Action = executors.Create
-		ch.Reasons = []string{"container " + c.cfg.Name + " does not exist"}
+		ch.Action = engine.Create
+		ch.Reasons = []string{"container " + c.cfg.Container.Name + " does not exist"}
 		ch.Fingerprint = executors.Fingerprint("absent", wantID)
 		ch.Data, _ = json.Marshal(p)
 		return ch, nil
@@ -196,11 +159,11 @@ func (c *Container) Plan(ctx context.Context) (*executors.Change, error) {
 		ch.Reasons = append(ch.Reasons, "not running ("+status+")")
 	}
 	if wantID == "" {
-		ch.Reasons = append(ch.Reasons, "image "+c.cfg.Image+" not present yet")
-		ch.Fields = append(ch.Fields, executors.Field{Name: "image", Old: ins.Image, New: c.cfg.Image})
+		ch.Reasons = append(ch.Reasons, "image "+c.cfg.Container.Image.Written+" not present yet")
+		ch.Fields = append(ch.Fields, engine.Field{Name: "image", Old: ins.Image, New: c.cfg.Container.Image.Written})
 	} else if ins.Image != wantID {
-		ch.Reasons = append(ch.Reasons, "runs another image than "+c.cfg.Image)
-		ch.Fields = append(ch.Fields, executors.Field{Name: "image", Old: ins.Image, New: wantID})
+		ch.Reasons = append(ch.Reasons, "runs another image than "+c.cfg.Container.Image.Written)
+		ch.Fields = append(ch.Fields, engine.Field{Name: "image", Old: ins.Image, New: wantID})
 	}
 	var env []string
 	if ins.Config != nil {
@@ -213,29 +176,29 @@ func (c *Container) Plan(ctx context.Context) (*executors.Change, error) {
 	}
 	if old, want := portSet(ins.HostConfig), c.wantPorts(); !slices.Equal(old, want) {
 		ch.Reasons = append(ch.Reasons, "ports differ")
-		ch.Fields = append(ch.Fields, executors.Field{Name: "ports", Old: strings.Join(old, ", "), New: strings.Join(want, ", ")})
+		ch.Fields = append(ch.Fields, engine.Field{Name: "ports", Old: strings.Join(old, ", "), New: strings.Join(want, ", ")})
 	}
 	if old, want := mountSet(ins.Mounts), c.wantMounts(); !slices.Equal(old, want) {
 		ch.Reasons = append(ch.Reasons, "mounts differ")
-		ch.Fields = append(ch.Fields, executors.Field{Name: "mounts", Old: strings.Join(old, ", "), New: strings.Join(want, ", ")})
+		ch.Fields = append(ch.Fields, engine.Field{Name: "mounts", Old: strings.Join(old, ", "), New: strings.Join(want, ", ")})
 	}
 	switch {
 	case len(ch.Reasons) == 0:
 	case len(ch.Fields) == 0:
-		ch.Action = executors.Update // only needs starting
+		ch.Action = engine.Update // only needs starting
 	default:
-		ch.Action = executors.Replace
+		ch.Action = engine.Replace
 	}
 
 	// The guide: one JupyterHub per server. Another running container of
 	// this deployment is not this resource's to stop; say it.
 	if others, err := cli.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(
-		filters.Arg("status", "running"), filters.Arg("label", LabelDeployment+"="+c.cfg.Deployment))}); err != nil {
+		filters.Arg("status", "running"), filters.Arg("label", LabelDeployment+"="+c.cfg.Container.Deployment))}); err != nil {
 		return nil, fmt.Errorf("%s: list containers: %w", c.Address(), c.d.wrap(err))
 	} else {
 		for _, o := range others {
 			if o.ID != ins.ID {
-				ch.Warnings = append(ch.Warnings, fmt.Sprintf("container %s of deployment %s is running besides %s; only one JupyterHub should run per server", containerName(o), c.cfg.Deployment, c.cfg.Name))
+				ch.Warnings = append(ch.Warnings, fmt.Sprintf("container %s of deployment %s is running besides %s; only one JupyterHub should run per server", containerName(o), c.cfg.Container.Deployment, c.cfg.Container.Name))
 			}
 		}
 	}
@@ -244,14 +207,14 @@ func (c *Container) Plan(ctx context.Context) (*executors.Change, error) {
 	if running {
 		changes, err := cli.ContainerDiff(ctx, ins.ID)
 		if err != nil {
-			return nil, fmt.Errorf("%s: read filesystem changes of %s: %w", c.Address(), c.cfg.Name, c.d.wrap(err))
+			return nil, fmt.Errorf("%s: read filesystem changes of %s: %w", c.Address(), c.cfg.Container.Name, c.d.wrap(err))
 		}
 		var mounts []string
 		for _, m := range ins.Mounts {
 			mounts = append(mounts, path.Clean(m.Destination))
 		}
 		if diffSummary = summarizeDiff(changes, mounts); diffSummary != "" {
-			ch.Warnings = append(ch.Warnings, fmt.Sprintf("container %s: %s; a restart loses them: put them in the image's build recipe", c.cfg.Name, diffSummary))
+			ch.Warnings = append(ch.Warnings, fmt.Sprintf("container %s: %s; a restart loses them: put them in the image's build recipe", c.cfg.Container.Name, diffSummary))
 		}
 	}
 	state := ""
@@ -259,30 +222,27 @@ func (c *Container) Plan(ctx context.Context) (*executors.Change, error) {
 		state = ins.State.Status
 	}
 	ch.Fingerprint = executors.Fingerprint(ins.ID, state, ins.Image, wantID, env, portSet(ins.HostConfig), mountSet(ins.Mounts), diffSummary)
-	if ch.Action != executors.NoOp {
+	if ch.Action != engine.NoOp {
 		ch.Data, _ = json.Marshal(p)
 	}
 	return ch, nil
 }
 
-func (c *Container) diffEnv(env []string) []executors.Field {
+func (c *Container) diffEnv(env []string) []engine.Field {
 	have := map[string]string{}
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		have[k] = v
 	}
-	keys := make([]string, 0, len(c.cfg.Env))
-	for k := range c.cfg.Env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var fields []executors.Field
-	for _, k := range keys {
-		old, ok := have[k]
-		if ok && old == c.cfg.Env[k] {
+	want := slices.Clone(c.cfg.Container.Env)
+	slices.SortFunc(want, func(a, b deploy.Env) int { return strings.Compare(a.Name, b.Name) })
+	var fields []engine.Field
+	for _, e := range want {
+		old, ok := have[e.Name]
+		if ok && old == e.Value {
 			continue
 		}
-		f := executors.Field{Name: "env." + k, Old: old, New: c.cfg.Env[k], Sensitive: slices.Contains(c.cfg.SensitiveEnv, k)}
+		f := engine.Field{Name: "env." + e.Name, Old: old, New: e.Value, Sensitive: e.Sensitive}
 		if !ok {
 			f.Old = "(unset)"
 		}
@@ -304,7 +264,7 @@ func portKey(hostIP string, hostPort int, cport string) string {
 
 func (c *Container) wantPorts() []string {
 	var s []string
-	for _, p := range c.cfg.Ports {
+	for _, p := range c.cfg.Container.Ports {
 		s = append(s, portKey(p.HostIP, p.HostPort, strconv.Itoa(p.ContainerPort)+"/tcp"))
 	}
 	sort.Strings(s)
@@ -328,7 +288,7 @@ func portSet(hc *container.HostConfig) []string {
 
 func (c *Container) wantMounts() []string {
 	var s []string
-	for _, m := range c.cfg.Mounts {
+	for _, m := range c.cfg.Container.Mounts {
 		s = append(s, path.Clean(m.Source)+":"+path.Clean(m.Target))
 	}
 	sort.Strings(s)
@@ -351,7 +311,7 @@ func mountSet(ms []container.MountPoint) []string {
 // one of the spec's host ports: the start script's `docker run` would fail
 // on it.
 func (c *Container) checkPortClash(ctx context.Context, cli *client.Client, self string) error {
-	if len(c.cfg.Ports) == 0 {
+	if len(c.cfg.Container.Ports) == 0 {
 		return nil
 	}
 	list, err := cli.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(filters.Arg("status", "running"))})
@@ -363,7 +323,7 @@ func (c *Container) checkPortClash(ctx context.Context, cli *client.Client, self
 			continue
 		}
 		for _, op := range other.Ports {
-			for _, p := range c.cfg.Ports {
+			for _, p := range c.cfg.Container.Ports {
 				if int(op.PublicPort) != p.HostPort || !ipOverlap(op.IP, p.HostIP) {
 					continue
 				}
@@ -382,8 +342,8 @@ func ipOverlap(a, b string) bool {
 // Apply removes stopped containers of this deployment other than the
 // current one and returns; it does not run the container (see Container).
 // For a resource that left the spec, it removes the container.
-func (c *Container) Apply(ctx context.Context, ch *executors.Change, out *executors.Output) error {
-	if ch == nil || ch.Action == executors.NoOp {
+func (c *Container) Apply(ctx context.Context, ch *engine.Change, out engine.Output) error {
+	if ch == nil || ch.Action == engine.NoOp {
 		return nil
 	}
 	var p containerPlan
@@ -397,17 +357,17 @@ func (c *Container) Apply(ctx context.Context, ch *executors.Change, out *execut
 		return fmt.Errorf("%s: %w", c.Address(), err)
 	}
 	if p.Delete {
-		out.Progress(c.Address(), "removing container "+c.cfg.Name)
+		out.Progress(c.Address(), "removing container "+c.cfg.Container.Name)
 		if err := cli.ContainerRemove(ctx, p.Current, container.RemoveOptions{Force: true}); err != nil && !client.IsErrNotFound(err) {
-			return fmt.Errorf("%s: remove container %s: %w", c.Address(), c.cfg.Name, c.d.wrap(err))
+			return fmt.Errorf("%s: remove container %s: %w", c.Address(), c.cfg.Container.Name, c.d.wrap(err))
 		}
 		return nil
 	}
 	return c.removeStopped(ctx, cli, p.Current, out)
 }
 
-func (c *Container) removeStopped(ctx context.Context, cli *client.Client, current string, out *executors.Output) error {
-	list, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelDeployment+"="+c.cfg.Deployment))})
+func (c *Container) removeStopped(ctx context.Context, cli *client.Client, current string, out engine.Output) error {
+	list, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelDeployment+"="+c.cfg.Container.Deployment))})
 	if err != nil {
 		return fmt.Errorf("%s: list containers: %w", c.Address(), c.d.wrap(err))
 	}
@@ -415,7 +375,7 @@ func (c *Container) removeStopped(ctx context.Context, cli *client.Client, curre
 		name := containerName(o)
 		// The container of cfg.Name belongs to the unit, whose start script
 		// replaces it (and may be starting it right now).
-		if o.ID == current || name == c.cfg.Name || (o.State != "exited" && o.State != "created" && o.State != "dead") {
+		if o.ID == current || name == c.cfg.Container.Name || (o.State != "exited" && o.State != "created" && o.State != "dead") {
 			continue
 		}
 		out.Progress(c.Address(), "removing stopped container "+name)

@@ -6,6 +6,8 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/go-connections/nat"
+	"github.com/openbis/provision/internal/deploy"
+	"github.com/openbis/provision/internal/imageref"
 )
 
 func TestSummarizeDiff(t *testing.T) {
@@ -44,11 +46,10 @@ func TestSummarizeDiff(t *testing.T) {
 }
 
 func TestContainerCompare(t *testing.T) {
-	c, err := NewContainer(ContainerConfig{Name: "jh", Deployment: "d", Image: "jh:1",
-		Env:          map[string]string{"A": "1", "SECRET": "s"},
-		SensitiveEnv: []string{"SECRET"},
-		Ports:        []Port{{HostPort: 8000, ContainerPort: 8000}, {HostIP: "127.0.0.1", HostPort: 8002, ContainerPort: 8002}},
-		Mounts:       []Mount{{Source: "/srv/home/", Target: "/home"}},
+	c, err := NewContainer(ContainerConfig{Container: deploy.Container{Name: "jh", Deployment: "d", Image: mustRef("jh:1"),
+		Env:    []deploy.Env{{Name: "A", Value: "1"}, {Name: "SECRET", Value: "s", Sensitive: true}},
+		Ports:  []deploy.Port{{HostPort: 8000, ContainerPort: 8000}, {HostIP: "127.0.0.1", HostPort: 8002, ContainerPort: 8002}},
+		Mounts: []deploy.Mount{{Source: "/srv/home/", Target: "/home"}}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -76,21 +77,29 @@ func TestContainerCompare(t *testing.T) {
 
 func TestNewValidation(t *testing.T) {
 	bad := []ImageConfig{
-		{Name: "jh:1", Deployment: "d"},
-		{Name: "jh:1", Deployment: "d", Pull: true, Load: "/x.tar"},
-		{Name: "jh:1", Deployment: "d", Load: "x.tar"},
-		{Name: "JH", Deployment: "d", Pull: true},
-		{Name: "jh:1", Pull: true},
+		{Ref: mustRef("jh:1"), Deployment: "d"},
+		{Ref: mustRef("jh:1"), Deployment: "d", Pull: true, Load: "/x.tar"},
+		{Ref: mustRef("jh:1"), Deployment: "d", Load: "x.tar"},
+		{Deployment: "d", Pull: true},
+		{Ref: mustRef("jh:1"), Pull: true},
 	}
 	for _, cfg := range bad {
 		if _, err := NewImage(cfg); err == nil {
 			t.Errorf("NewImage(%+v): want an error", cfg)
 		}
 	}
-	if _, err := NewImage(ImageConfig{Name: "jh:1", Deployment: "d", Pull: true}); err != nil {
+	if _, err := NewImage(ImageConfig{Ref: mustRef("jh:1"), Deployment: "d", Pull: true}); err != nil {
 		t.Error(err)
 	}
-	if _, err := NewContainer(ContainerConfig{Name: "jh", Deployment: "d", Image: "jh:1", Ports: []Port{{HostPort: 80, ContainerPort: 1}, {HostPort: 80, ContainerPort: 2}}}); err == nil {
+	if _, err := NewContainer(ContainerConfig{Container: deploy.Container{Name: "jh", Deployment: "d", Image: mustRef("jh:1"), Ports: []deploy.Port{{HostPort: 80, ContainerPort: 1}, {HostPort: 80, ContainerPort: 2}}}}); err == nil {
 		t.Error("duplicate host port: want an error")
 	}
+}
+
+func mustRef(s string) imageref.Ref {
+	r, err := imageref.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return r
 }

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openbis/provision/internal/engine"
+	"github.com/openbis/provision/internal/imageref"
+
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -34,8 +37,8 @@ type ImageConfig struct {
 	Host string
 	// Daemon, when set, is the client to use (its host is Host).
 	Daemon *Daemon
-	// Name is the reference the image must carry: repo:tag or repo@digest.
-	Name string
+	// Ref is the reference the image must carry: repo:tag or repo@digest.
+	Ref imageref.Ref
 	// Load is the path of a `docker save` tar on this host.
 	Load string
 	// Pull fetches Name from its registry.
@@ -59,7 +62,7 @@ type ImageConfig struct {
 // Image is a docker_image resource.
 type Image struct {
 	cfg    ImageConfig
-	ref    Ref
+	ref    imageref.Ref
 	d      *Daemon
 	absent bool
 	// recordedID is the image ID a state record remembers (absent only).
@@ -73,9 +76,9 @@ func NewImage(cfg ImageConfig) (*Image, error) {
 		cfg.Resource = "jupyterhub"
 	}
 	addr := KindImage + "." + cfg.Resource
-	ref, err := ParseRef(cfg.Name)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", addr, err)
+	ref := cfg.Ref
+	if ref.Written == "" {
+		return nil, fmt.Errorf("%s: no image reference", addr)
 	}
 	n := 0
 	if cfg.Load != "" {
@@ -93,7 +96,7 @@ func NewImage(cfg ImageConfig) (*Image, error) {
 			return nil, fmt.Errorf("%s: %w", addr, err)
 		}
 		if ref.Tag == "" {
-			return nil, fmt.Errorf("%s: a built image needs a tag, not a digest: %s", addr, cfg.Name)
+			return nil, fmt.Errorf("%s: a built image needs a tag, not a digest: %s", addr, ref)
 		}
 	}
 	if n != 1 {
@@ -108,7 +111,6 @@ func NewImage(cfg ImageConfig) (*Image, error) {
 // imageRecord is what the state file keeps of an image resource.
 type imageRecord struct {
 	Resource   string `json:"resource"`
-	Host       string `json:"host,omitempty"`
 	Name       string `json:"name"`
 	Deployment string `json:"deployment"`
 	ID         string `json:"id,omitempty"`
@@ -117,30 +119,30 @@ type imageRecord struct {
 // ImageFromRecord builds a resource whose desired state is "absent": its
 // plan deletes the image's tag and history tags, if the tag still points
 // at an image this resource put there.
-func ImageFromRecord(rec executors.Record) (executors.Resource, error) {
+func ImageFromRecord(rec engine.Record, d *Daemon) (engine.Resource, error) {
 	var r imageRecord
 	if err := json.Unmarshal(rec.Data, &r); err != nil {
 		return nil, fmt.Errorf("%s: read state record: %w", rec.Address, err)
 	}
-	ref, err := ParseRef(r.Name)
+	ref, err := imageref.Parse(r.Name)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", rec.Address, err)
 	}
-	cfg := ImageConfig{Resource: strings.TrimPrefix(rec.Address, KindImage+"."), Host: r.Host, Name: r.Name, Deployment: r.Deployment}
-	return &Image{cfg: cfg, ref: ref, d: NewDaemon(r.Host), absent: true, recordedID: r.ID, now: time.Now}, nil
+	cfg := ImageConfig{Resource: strings.TrimPrefix(rec.Address, KindImage+"."), Host: d.host, Ref: ref, Deployment: r.Deployment}
+	return &Image{cfg: cfg, ref: ref, d: d, absent: true, recordedID: r.ID, now: time.Now}, nil
 }
 
-// Address implements executors.Resource.
+// Address implements engine.Resource.
 func (im *Image) Address() string { return KindImage + "." + im.cfg.Resource }
 
-// Record implements executors.Resource. The image ID is filled in once
+// Record implements engine.Resource. The image ID is filled in once
 // Plan or Apply has seen it.
-func (im *Image) Record() *executors.Record {
+func (im *Image) Record() *engine.Record {
 	if im.absent {
 		return nil
 	}
-	b, _ := json.Marshal(imageRecord{Resource: im.cfg.Resource, Host: im.cfg.Host, Name: im.ref.Familiar, Deployment: im.cfg.Deployment, ID: im.recordedID})
-	return &executors.Record{Address: im.Address(), Kind: KindImage, Data: b}
+	b, _ := json.Marshal(imageRecord{Resource: im.cfg.Resource, Name: im.ref.Familiar, Deployment: im.cfg.Deployment, ID: im.recordedID})
+	return &engine.Record{Address: im.Address(), Kind: KindImage, Data: b}
 }
 
 // imagePlan is the executor-private part of a Change (Change.Data).
@@ -162,12 +164,12 @@ type imagePlan struct {
 
 // Plan reads the daemon (and the tar, by seeking) and says what is needed.
 // Offline and fast: the registry is asked only with Refresh.
-func (im *Image) Plan(ctx context.Context) (*executors.Change, error) {
+func (im *Image) Plan(ctx context.Context) (*engine.Change, error) {
 	cli, err := im.d.client(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", im.Address(), err)
 	}
-	ch := &executors.Change{Address: im.Address()}
+	ch := &engine.Change{Address: im.Address()}
 	local, err := inspectImage(ctx, cli, im.ref.Familiar)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", im.Address(), im.d.wrap(err))
@@ -194,7 +196,7 @@ func (im *Image) Plan(ctx context.Context) (*executors.Change, error) {
 		return nil, fmt.Errorf("%s: %w", im.Address(), err)
 	}
 	ch.Fingerprint = executors.Fingerprint(append([]any{p.OldID}, fp...)...)
-	if ch.Action != executors.NoOp {
+	if ch.Action != engine.NoOp {
 		ch.Data, _ = json.Marshal(p)
 	}
 	return ch, nil
@@ -211,7 +213,7 @@ func inspectImage(ctx context.Context, cli *client.Client, ref string) (*image.I
 	return &ins, nil
 }
 
-func (im *Image) planDelete(ctx context.Context, cli *client.Client, local *image.InspectResponse, ch *executors.Change, p *imagePlan) error {
+func (im *Image) planDelete(ctx context.Context, cli *client.Client, local *image.InspectResponse, ch *engine.Change, p *imagePlan) error {
 	if local == nil {
 		return nil
 	}
@@ -220,9 +222,9 @@ func (im *Image) planDelete(ctx context.Context, cli *client.Client, local *imag
 	if local.ID != im.recordedID && !im.hasHistoryTag(local.RepoTags) {
 		return nil
 	}
-	ch.Action = executors.Delete
+	ch.Action = engine.Delete
 	ch.Reasons = []string{"no longer in the spec"}
-	ch.Fields = []executors.Field{{Name: "image_id", Old: local.ID}}
+	ch.Fields = []engine.Field{{Name: "image_id", Old: local.ID}}
 	p.Op = "delete"
 	return nil
 }
@@ -239,7 +241,7 @@ func (im *Image) hasHistoryTag(tags []string) bool {
 
 // planLoad compares the tar's image with what Name points at. Reading the
 // tar costs its headers and JSON files, whatever its size.
-func (im *Image) planLoad(ctx context.Context, cli *client.Client, local *image.InspectResponse, ch *executors.Change, p *imagePlan) ([]any, error) {
+func (im *Image) planLoad(ctx context.Context, cli *client.Client, local *image.InspectResponse, ch *engine.Change, p *imagePlan) ([]any, error) {
 	arch, err := ReadArchive(im.cfg.Load)
 	if err != nil {
 		return nil, err
@@ -253,13 +255,13 @@ func (im *Image) planLoad(ctx context.Context, cli *client.Client, local *image.
 	if local != nil && im.d.sameImage(ctx, cli, local, img) {
 		return fp, nil
 	}
-	field := executors.Field{Name: "image_id", New: img.ConfigDigest}
+	field := engine.Field{Name: "image_id", New: img.ConfigDigest}
 	if local != nil {
 		field.Old = local.ID
-		ch.Action = executors.Update
+		ch.Action = engine.Update
 		ch.Reasons = append(ch.Reasons, fmt.Sprintf("%s holds another image than %s", im.cfg.Load, im.ref.Familiar))
 	} else {
-		ch.Action = executors.Create
+		ch.Action = engine.Create
 		ch.Reasons = append(ch.Reasons, im.ref.Familiar+" not present")
 	}
 	ch.Fields = append(ch.Fields, field)
@@ -275,7 +277,7 @@ func (im *Image) planLoad(ctx context.Context, cli *client.Client, local *image.
 	}
 	p.Op = "load"
 	p.Tags, p.DiffIDs, p.Created = img.Tags, img.DiffIDs, img.Created
-	ch.Fields = append(ch.Fields, executors.Field{Name: "archive", New: fmt.Sprintf("%s (%s, %d layers)", arch.Path, humanSize(arch.Size), img.Layers)})
+	ch.Fields = append(ch.Fields, engine.Field{Name: "archive", New: fmt.Sprintf("%s (%s, %d layers)", arch.Path, humanSize(arch.Size), img.Layers)})
 	// docker load moves tags without a word; say it here.
 	for _, t := range img.Tags {
 		cur, err := inspectImage(ctx, cli, t)
@@ -289,7 +291,7 @@ func (im *Image) planLoad(ctx context.Context, cli *client.Client, local *image.
 
 // pickArchiveImage finds the image of the tar that Name refers to: the
 // only one, or the one tagged Name.
-func pickArchiveImage(a *Archive, ref Ref) (ArchiveImage, error) {
+func pickArchiveImage(a *Archive, ref imageref.Ref) (ArchiveImage, error) {
 	for _, img := range a.Images {
 		if slices.Contains(img.Tags, ref.Tagged()) {
 			return img, nil
@@ -301,10 +303,10 @@ func pickArchiveImage(a *Archive, ref Ref) (ArchiveImage, error) {
 	return ArchiveImage{}, fmt.Errorf("%s holds %d images and none is tagged %s", a.Path, len(a.Images), ref.Familiar)
 }
 
-func (im *Image) planPull(ctx context.Context, cli *client.Client, local *image.InspectResponse, ch *executors.Change, p *imagePlan) ([]any, error) {
+func (im *Image) planPull(ctx context.Context, cli *client.Client, local *image.InspectResponse, ch *engine.Change, p *imagePlan) ([]any, error) {
 	p.Op = "pull"
 	if local == nil {
-		ch.Action = executors.Create
+		ch.Action = engine.Create
 		ch.Reasons = []string{im.ref.Familiar + " not present"}
 		return nil, nil
 	}
@@ -327,7 +329,7 @@ func (im *Image) planPull(ctx context.Context, cli *client.Client, local *image.
 			return []any{remote}, nil
 		}
 	}
-	ch.Action = executors.Update
+	ch.Action = engine.Update
 	ch.Reasons = []string{fmt.Sprintf("registry's %s now points to %s", im.ref.Familiar, remote)}
 	old := ""
 	for _, rd := range local.RepoDigests {
@@ -335,11 +337,11 @@ func (im *Image) planPull(ctx context.Context, cli *client.Client, local *image.
 			_, old, _ = strings.Cut(rd, "@")
 		}
 	}
-	ch.Fields = []executors.Field{{Name: "digest", Old: old, New: remote}}
+	ch.Fields = []engine.Field{{Name: "digest", Old: old, New: remote}}
 	return []any{remote}, nil
 }
 
-func (im *Image) planBuild(ctx context.Context, cli *client.Client, local *image.InspectResponse, ch *executors.Change, p *imagePlan) ([]any, error) {
+func (im *Image) planBuild(ctx context.Context, cli *client.Client, local *image.InspectResponse, ch *engine.Change, p *imagePlan) ([]any, error) {
 	r := im.cfg.Build
 	base, err := inspectImage(ctx, cli, r.From)
 	if err != nil {
@@ -353,9 +355,9 @@ func (im *Image) planBuild(ctx context.Context, cli *client.Client, local *image
 		// The base may come from another resource applied first; the hash
 		// is computed at apply time.
 		p.Op = "build"
-		ch.Action = executors.Create
+		ch.Action = engine.Create
 		if local != nil {
-			ch.Action = executors.Update
+			ch.Action = engine.Update
 		}
 		ch.Reasons = []string{"base image " + r.From + " not present yet"}
 		return []any{"no-base"}, nil
@@ -368,15 +370,15 @@ func (im *Image) planBuild(ctx context.Context, cli *client.Client, local *image
 	if oldRecipe == p.Recipe {
 		return fp, nil
 	}
-	ch.Fields = []executors.Field{{Name: "recipe", Old: oldRecipe, New: p.Recipe}}
+	ch.Fields = []engine.Field{{Name: "recipe", Old: oldRecipe, New: p.Recipe}}
 	if local == nil {
-		ch.Action = executors.Create
+		ch.Action = engine.Create
 		ch.Reasons = []string{im.ref.Familiar + " not present"}
 	} else {
-		ch.Action = executors.Update
+		ch.Action = engine.Update
 		ch.Reasons = []string{"recipe or base image changed"}
 		if local.Config != nil && local.Config.Labels[LabelBase] != "" && local.Config.Labels[LabelBase] != base.ID {
-			ch.Fields = append(ch.Fields, executors.Field{Name: "base_id", Old: local.Config.Labels[LabelBase], New: base.ID})
+			ch.Fields = append(ch.Fields, engine.Field{Name: "base_id", Old: local.Config.Labels[LabelBase], New: base.ID})
 		}
 	}
 	// An earlier build of the same recipe (a rollback) only needs its tag.
@@ -397,8 +399,8 @@ func (im *Image) planBuild(ctx context.Context, cli *client.Client, local *image
 // Apply performs the planned change: load, pull, build or tag, then tags
 // the result in this resource's history and removes history images beyond
 // Keep. It verifies that the result is the image the plan announced.
-func (im *Image) Apply(ctx context.Context, ch *executors.Change, out *executors.Output) error {
-	if ch == nil || ch.Action == executors.NoOp {
+func (im *Image) Apply(ctx context.Context, ch *engine.Change, out engine.Output) error {
+	if ch == nil || ch.Action == engine.NoOp {
 		return nil
 	}
 	var p imagePlan
@@ -439,7 +441,7 @@ func (im *Image) Apply(ctx context.Context, ch *executors.Change, out *executors
 	return im.cleanup(ctx, cli, id, out)
 }
 
-func (im *Image) applyLoad(ctx context.Context, cli *client.Client, p imagePlan, out *executors.Output) (string, error) {
+func (im *Image) applyLoad(ctx context.Context, cli *client.Client, p imagePlan, out engine.Output) (string, error) {
 	f, err := os.Open(im.cfg.Load)
 	if err != nil {
 		return "", fmt.Errorf("load image: %w", err)
@@ -474,7 +476,7 @@ func (im *Image) applyLoad(ctx context.Context, cli *client.Client, p imagePlan,
 	return "", fmt.Errorf("load image %s: the daemon does not have image %s after the load (the file changed since the plan?)", im.cfg.Load, short(p.WantIDs[0]))
 }
 
-func (im *Image) applyPull(ctx context.Context, cli *client.Client, out *executors.Output) (string, error) {
+func (im *Image) applyPull(ctx context.Context, cli *client.Client, out engine.Output) (string, error) {
 	auth, err := registryAuth(ctx, im.cfg.Auth, im.ref)
 	if err != nil {
 		return "", err
@@ -499,7 +501,7 @@ func (im *Image) applyPull(ctx context.Context, cli *client.Client, out *executo
 }
 
 // pullErr explains the registry's terse auth answers.
-func pullErr(ref Ref, err error) error {
+func pullErr(ref imageref.Ref, err error) error {
 	msg := err.Error()
 	if strings.Contains(msg, "unauthorized") || strings.Contains(msg, "authentication required") || strings.Contains(msg, "denied") || strings.Contains(msg, "no basic auth credentials") {
 		return fmt.Errorf("pull %s: registry %s refused the credentials (set auth in the spec or `docker login %s`): %w", ref.Familiar, ref.Domain, ref.Domain, err)
@@ -507,7 +509,7 @@ func pullErr(ref Ref, err error) error {
 	return fmt.Errorf("pull %s: %w", ref.Familiar, err)
 }
 
-func (im *Image) applyBuild(ctx context.Context, cli *client.Client, p imagePlan, out *executors.Output) (string, error) {
+func (im *Image) applyBuild(ctx context.Context, cli *client.Client, p imagePlan, out engine.Output) (string, error) {
 	r := im.cfg.Build
 	base, err := inspectImage(ctx, cli, r.From)
 	if err != nil {
@@ -566,7 +568,7 @@ func (im *Image) applyBuild(ctx context.Context, cli *client.Client, p imagePlan
 	return have.ID, nil
 }
 
-func (im *Image) applyDelete(ctx context.Context, cli *client.Client, out *executors.Output) error {
+func (im *Image) applyDelete(ctx context.Context, cli *client.Client, out engine.Output) error {
 	repo := historyRepo(im.cfg.Deployment, im.cfg.Resource)
 	hist, err := im.history(ctx, cli, repo)
 	if err != nil {
@@ -622,7 +624,7 @@ func (im *Image) history(ctx context.Context, cli *client.Client, repo string) (
 // other tags, or that a running container uses, stays: nothing but this
 // resource's own history and its deployment's stopped containers is
 // touched.
-func (im *Image) cleanup(ctx context.Context, cli *client.Client, current string, out *executors.Output) error {
+func (im *Image) cleanup(ctx context.Context, cli *client.Client, current string, out engine.Output) error {
 	keep := im.cfg.Keep
 	if keep == 0 {
 		keep = 1

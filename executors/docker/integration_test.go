@@ -18,13 +18,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openbis/provision/internal/deploy"
+	"github.com/openbis/provision/internal/engine"
+	"github.com/openbis/provision/internal/render"
+
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/client"
 	"github.com/docker/go-connections/nat"
-	"github.com/openbis/provision/executors"
 	"github.com/openbis/provision/testenv/dockerd"
 )
 
@@ -145,7 +148,7 @@ func importBase(ctx context.Context) error {
 	return stream(rc, nil, "", nil)
 }
 
-func mustPlan(t testing.TB, r executors.Resource) *executors.Change {
+func mustPlan(t testing.TB, r engine.Resource) *engine.Change {
 	t.Helper()
 	ch, err := r.Plan(context.Background())
 	if err != nil {
@@ -154,16 +157,16 @@ func mustPlan(t testing.TB, r executors.Resource) *executors.Change {
 	return ch
 }
 
-func mustApply(t testing.TB, r executors.Resource, ch *executors.Change) string {
+func mustApply(t testing.TB, r engine.Resource, ch *engine.Change) string {
 	t.Helper()
 	var out bytes.Buffer
-	if err := r.Apply(context.Background(), ch, &executors.Output{W: &out}); err != nil {
+	if err := r.Apply(context.Background(), ch, render.NewText(&out, &out, false)); err != nil {
 		t.Fatalf("apply %s: %v\n%s", r.Address(), err, out.String())
 	}
 	return out.String()
 }
 
-func wantAction(t *testing.T, ch *executors.Change, a executors.Action) {
+func wantAction(t *testing.T, ch *engine.Change, a engine.Action) {
 	t.Helper()
 	t.Logf("%s %s reasons=%q fields=%+v warnings=%q", a.Verb(), ch.Address, ch.Reasons, ch.Fields, ch.Warnings)
 	if ch.Action != a {
@@ -199,7 +202,7 @@ func imageIDs(t *testing.T, cli *client.Client) []string {
 
 func TestDaemonDown(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "nobody.sock")
-	im, err := NewImage(ImageConfig{Host: "unix://" + sock, Name: "x:1", Pull: true, Deployment: "d"})
+	im, err := NewImage(ImageConfig{Host: "unix://" + sock, Ref: mustRef("x:1"), Pull: true, Deployment: "d"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +227,7 @@ func TestLoad(t *testing.T) {
 			// order by time.
 			start, applies := time.Now(), 0
 			res := func(p string) *Image {
-				im, err := NewImage(ImageConfig{Resource: "load_" + layout, Host: testHost, Name: name, Load: p, Deployment: "dep-" + layout})
+				im, err := NewImage(ImageConfig{Resource: "load_" + layout, Host: testHost, Ref: mustRef(name), Load: p, Deployment: "dep-" + layout})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -237,19 +240,19 @@ func TestLoad(t *testing.T) {
 			p1, b1 := tarV(1)
 			im := res(p1)
 			ch := mustPlan(t, im)
-			wantAction(t, ch, executors.Create)
+			wantAction(t, ch, engine.Create)
 			mustApply(t, im, ch)
 			if id := imageID(t, cli, name); id != b1.configDigest {
 				t.Fatalf("after load: %s is %s, want %s", name, id, b1.configDigest)
 			}
 			// Already present under the right tag: no load.
-			wantAction(t, mustPlan(t, res(p1)), executors.NoOp)
+			wantAction(t, mustPlan(t, res(p1)), engine.NoOp)
 
 			// A changed tar under the same tag is drift, and the silent
 			// retag is reported.
 			p2, b2 := tarV(2)
 			ch = mustPlan(t, res(p2))
-			wantAction(t, ch, executors.Update)
+			wantAction(t, ch, engine.Update)
 			if len(ch.Warnings) == 0 || !strings.Contains(ch.Warnings[0], "moves tag "+name) {
 				t.Errorf("warnings %q: want the retag reported", ch.Warnings)
 			}
@@ -257,7 +260,7 @@ func TestLoad(t *testing.T) {
 				t.Errorf("fields %+v", ch.Fields)
 			}
 			mustApply(t, res(p2), ch)
-			wantAction(t, mustPlan(t, res(p2)), executors.NoOp)
+			wantAction(t, mustPlan(t, res(p2)), engine.NoOp)
 
 			// Keep 1: after a third image, the first is gone, the second kept;
 			// a stopped container of the deployment on the first goes too,
@@ -283,7 +286,7 @@ func TestLoad(t *testing.T) {
 
 			// Back to v2, which is still present: a tag, no load.
 			ch = mustPlan(t, res(p2))
-			wantAction(t, ch, executors.Update)
+			wantAction(t, ch, engine.Update)
 			var p imagePlanProbe
 			p.decode(t, ch)
 			if p.Op != "tag" {
@@ -296,24 +299,24 @@ func TestLoad(t *testing.T) {
 			}
 
 			// The record deletes what the resource put in place.
-			del, err := FromRecord(*im2.Record())
+			del, err := FromRecord(*im2.Record(), NewDaemon(testHost))
 			if err != nil {
 				t.Fatal(err)
 			}
 			ch = mustPlan(t, del)
-			wantAction(t, ch, executors.Delete)
+			wantAction(t, ch, engine.Delete)
 			mustApply(t, del, ch)
 			if imageID(t, cli, name) != "" {
 				t.Error("delete left the tag")
 			}
-			wantAction(t, mustPlan(t, del), executors.NoOp)
+			wantAction(t, mustPlan(t, del), engine.NoOp)
 		})
 	}
 }
 
 type imagePlanProbe struct{ imagePlan }
 
-func (p *imagePlanProbe) decode(t *testing.T, ch *executors.Change) {
+func (p *imagePlanProbe) decode(t *testing.T, ch *engine.Change) {
 	t.Helper()
 	if err := jsonUnmarshal(ch.Data, &p.imagePlan); err != nil {
 		t.Fatal(err)
@@ -329,7 +332,7 @@ func TestLoadBroken(t *testing.T) {
 	trunc := filepath.Join(dir, "trunc.tar")
 	os.WriteFile(trunc, data[:len(data)/2], 0o644)
 	before := imageIDs(t, cli)
-	im, err := NewImage(ImageConfig{Host: testHost, Name: "pvtest/broken:1", Load: trunc, Deployment: "d"})
+	im, err := NewImage(ImageConfig{Host: testHost, Ref: mustRef("pvtest/broken:1"), Load: trunc, Deployment: "d"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +371,7 @@ func TestPull(t *testing.T) {
 
 	good := &Auth{Username: regUser, Password: regPass}
 	res := func(name string, a *Auth, refresh bool) *Image {
-		im, err := NewImage(ImageConfig{Resource: "pull", Host: testHost, Name: name, Pull: true, Auth: a, Deployment: "pull", Refresh: refresh})
+		im, err := NewImage(ImageConfig{Resource: "pull", Host: testHost, Ref: mustRef(name), Pull: true, Auth: a, Deployment: "pull", Refresh: refresh})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -378,8 +381,8 @@ func TestPull(t *testing.T) {
 	// Auth failure: a clear message, and the password never shown.
 	bad := res(ref, &Auth{Username: regUser, Password: "wrong-pw"}, false)
 	ch := mustPlan(t, bad)
-	wantAction(t, ch, executors.Create)
-	err := bad.Apply(ctx, ch, &executors.Output{W: io.Discard})
+	wantAction(t, ch, engine.Create)
+	err := bad.Apply(ctx, ch, render.NewText(io.Discard, io.Discard, false))
 	if err == nil || !strings.Contains(err.Error(), "refused the credentials") || strings.Contains(err.Error(), "wrong-pw") {
 		t.Fatalf("err = %v, want an auth error without the password", err)
 	}
@@ -387,10 +390,10 @@ func TestPull(t *testing.T) {
 	// By tag.
 	im := res(ref, good, false)
 	ch = mustPlan(t, im)
-	wantAction(t, ch, executors.Create)
+	wantAction(t, ch, engine.Create)
 	mustApply(t, im, ch)
-	wantAction(t, mustPlan(t, res(ref, good, false)), executors.NoOp)
-	wantAction(t, mustPlan(t, res(ref, good, true)), executors.NoOp)
+	wantAction(t, mustPlan(t, res(ref, good, false)), engine.NoOp)
+	wantAction(t, mustPlan(t, res(ref, good, true)), engine.NoOp)
 	ins, err := cli.ImageInspect(ctx, ref)
 	if err != nil || len(ins.RepoDigests) == 0 {
 		t.Fatalf("inspect %s: %v %v", ref, err, ins.RepoDigests)
@@ -405,9 +408,9 @@ func TestPull(t *testing.T) {
 	if err := cli.ImageTag(ctx, ins.ID, ref); err != nil {
 		t.Fatal(err)
 	}
-	wantAction(t, mustPlan(t, res(ref, good, false)), executors.NoOp)
+	wantAction(t, mustPlan(t, res(ref, good, false)), engine.NoOp)
 	ch = mustPlan(t, res(ref, good, true))
-	wantAction(t, ch, executors.Update)
+	wantAction(t, ch, engine.Update)
 	if _, err := res(ref, &Auth{Username: regUser, Password: "wrong-pw"}, true).Plan(ctx); err == nil {
 		t.Error("refresh with a wrong password: want an error")
 	}
@@ -417,12 +420,12 @@ func TestPull(t *testing.T) {
 	cli.ImageRemove(ctx, byDigest, image.RemoveOptions{})
 	im = res(byDigest, good, false)
 	ch = mustPlan(t, im)
-	wantAction(t, ch, executors.Create)
+	wantAction(t, ch, engine.Create)
 	mustApply(t, im, ch)
 	if imageID(t, cli, byDigest) != ins.ID {
 		t.Errorf("pull by digest: got %s, want %s", imageID(t, cli, byDigest), ins.ID)
 	}
-	wantAction(t, mustPlan(t, res(byDigest, good, true)), executors.NoOp)
+	wantAction(t, mustPlan(t, res(byDigest, good, true)), engine.NoOp)
 
 	// Credentials from the docker CLI's config file.
 	cfgDir := t.TempDir()
@@ -432,13 +435,13 @@ func TestPull(t *testing.T) {
 	cli.ImageRemove(ctx, ref, image.RemoveOptions{})
 	im = res(ref, nil, false)
 	mustApply(t, im, mustPlan(t, im))
-	wantAction(t, mustPlan(t, res(ref, nil, true)), executors.NoOp)
+	wantAction(t, mustPlan(t, res(ref, nil, true)), engine.NoOp)
 }
 
 // buildTrivial makes an image that differs from the base by one label.
 func buildTrivial(ctx context.Context, cli *client.Client, ref string) error {
 	r := &BuildRecipe{From: baseImage, ExtraLines: []string{"LABEL trivial=" + ref}}
-	im, err := NewImage(ImageConfig{Resource: "trivial", Host: testHost, Name: ref, Build: r, Deployment: "trivial"})
+	im, err := NewImage(ImageConfig{Resource: "trivial", Host: testHost, Ref: mustRef(ref), Build: r, Deployment: "trivial"})
 	if err != nil {
 		return err
 	}
@@ -446,14 +449,14 @@ func buildTrivial(ctx context.Context, cli *client.Client, ref string) error {
 	if err != nil {
 		return err
 	}
-	return im.Apply(ctx, ch, nil)
+	return im.Apply(ctx, ch, engine.Discard)
 }
 
 func TestBuild(t *testing.T) {
 	cli := testClient(t)
 	name := "pvtest/ext:alice-20261128"
 	res := func(py ...string) *Image {
-		im, err := NewImage(ImageConfig{Resource: "ext", Host: testHost, Name: name, Deployment: "build",
+		im, err := NewImage(ImageConfig{Resource: "ext", Host: testHost, Ref: mustRef(name), Deployment: "build",
 			Build: &BuildRecipe{From: baseImage, PythonPackages: py, RPackages: []string{"r-base64enc"}}})
 		if err != nil {
 			t.Fatal(err)
@@ -462,7 +465,7 @@ func TestBuild(t *testing.T) {
 	}
 	im := res("prettytable")
 	ch := mustPlan(t, im)
-	wantAction(t, ch, executors.Create)
+	wantAction(t, ch, engine.Create)
 	out := mustApply(t, im, ch)
 	if !strings.Contains(out, "Step") {
 		t.Errorf("build output lacks the builder's steps:\n%s", out)
@@ -475,11 +478,11 @@ func TestBuild(t *testing.T) {
 		t.Errorf("labels %v", ins.Config.Labels)
 	}
 	first := ins.ID
-	wantAction(t, mustPlan(t, res("prettytable")), executors.NoOp)
+	wantAction(t, mustPlan(t, res("prettytable")), engine.NoOp)
 
 	// A changed recipe is drift.
 	ch = mustPlan(t, res("prettytable", "numpy"))
-	wantAction(t, ch, executors.Update)
+	wantAction(t, ch, engine.Update)
 	im2 := res("prettytable", "numpy")
 	im2.now = func() time.Time { return time.Now().Add(time.Hour) }
 	mustApply(t, im2, ch)
@@ -537,11 +540,11 @@ func TestContainer(t *testing.T) {
 	ctx := context.Background()
 	cli := testClient(t)
 	home := t.TempDir()
-	cfg := ContainerConfig{Resource: "jh", Host: testHost, Name: "pvtest-jh", Deployment: "ct", Image: baseImage,
-		Env:    map[string]string{"OPENBIS_URL": "https://openbis.example.org", "JUPYTERHUB_PORT": "8000"},
-		Ports:  []Port{{HostPort: 18000, ContainerPort: 8000}},
-		Mounts: []Mount{{Source: home, Target: "/home"}},
-	}
+	cfg := ContainerConfig{Resource: "jh", Host: testHost, Container: deploy.Container{Name: "pvtest-jh", Deployment: "ct", Image: mustRef(baseImage),
+		Env:    []deploy.Env{{Name: "OPENBIS_URL", Value: "https://openbis.example.org"}, {Name: "JUPYTERHUB_PORT", Value: "8000"}},
+		Ports:  []deploy.Port{{HostPort: 18000, ContainerPort: 8000}},
+		Mounts: []deploy.Mount{{Source: home, Target: "/home"}},
+	}}
 	res := func(mod func(*ContainerConfig)) *Container {
 		c := cfg
 		if mod != nil {
@@ -555,7 +558,7 @@ func TestContainer(t *testing.T) {
 	}
 
 	// Missing.
-	wantAction(t, mustPlan(t, res(nil)), executors.Create)
+	wantAction(t, mustPlan(t, res(nil)), engine.Create)
 
 	// Another container holds the host port: an error naming it.
 	other := runContainer(t, cli, "pvtest-squatter", "someone-else", nil, 18000, nil, "sleep", "3600")
@@ -569,7 +572,7 @@ func TestContainer(t *testing.T) {
 	env := []string{"OPENBIS_URL=https://openbis.example.org", "JUPYTERHUB_PORT=8000"}
 	id := runContainer(t, cli, "pvtest-jh", "ct", env, 18000, []string{home + ":/home"},
 		"sh", "-c", "mkdir -p "+sitePkgs+"/prettytable-3.9.0.dist-info "+sitePkgs+"/prettytable && sleep 3600")
-	var ch *executors.Change
+	var ch *engine.Change
 	for range 50 { // the mkdir runs right after start
 		ch = mustPlan(t, res(nil))
 		if len(ch.Warnings) > 0 {
@@ -577,7 +580,7 @@ func TestContainer(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	wantAction(t, ch, executors.NoOp)
+	wantAction(t, ch, engine.NoOp)
 	if len(ch.Warnings) != 1 || !strings.Contains(ch.Warnings[0], "prettytable-3.9.0") || !strings.Contains(ch.Warnings[0], "restart") {
 		t.Errorf("warnings %q: want the hand-installed package reported", ch.Warnings)
 	}
@@ -596,15 +599,17 @@ func TestContainer(t *testing.T) {
 		mod   func(*ContainerConfig)
 		field string
 	}{
-		{"env", func(c *ContainerConfig) { c.Env = map[string]string{"OPENBIS_URL": "https://other.example.org"} }, "env.OPENBIS_URL"},
-		{"image", func(c *ContainerConfig) { c.Image = "pvtest/ct-other:1" }, "image"},
-		{"ports", func(c *ContainerConfig) { c.Ports = []Port{{HostPort: 18001, ContainerPort: 8000}} }, "ports"},
-		{"mounts", func(c *ContainerConfig) { c.Mounts = nil }, "mounts"},
+		{"env", func(c *ContainerConfig) {
+			c.Container.Env = []deploy.Env{{Name: "OPENBIS_URL", Value: "https://other.example.org"}}
+		}, "env.OPENBIS_URL"},
+		{"image", func(c *ContainerConfig) { c.Container.Image = mustRef("pvtest/ct-other:1") }, "image"},
+		{"ports", func(c *ContainerConfig) { c.Container.Ports = []deploy.Port{{HostPort: 18001, ContainerPort: 8000}} }, "ports"},
+		{"mounts", func(c *ContainerConfig) { c.Container.Mounts = nil }, "mounts"},
 	}
 	for _, d := range drift {
 		t.Run(d.name, func(t *testing.T) {
 			ch := mustPlan(t, res(d.mod))
-			wantAction(t, ch, executors.Replace)
+			wantAction(t, ch, engine.Replace)
 			if len(ch.Fields) != 1 || ch.Fields[0].Name != d.field {
 				t.Errorf("fields %+v, want one %s", ch.Fields, d.field)
 			}
@@ -623,7 +628,7 @@ func TestContainer(t *testing.T) {
 	waitExited(t, cli, stale, foreign, id)
 	r := res(nil)
 	ch = mustPlan(t, r)
-	wantAction(t, ch, executors.Update)
+	wantAction(t, ch, engine.Update)
 	if !strings.Contains(strings.Join(ch.Reasons, " "), "not running") {
 		t.Errorf("reasons %v", ch.Reasons)
 	}
@@ -634,12 +639,12 @@ func TestContainer(t *testing.T) {
 	}
 
 	// Left the spec: the record deletes it.
-	del, err := FromRecord(*r.Record())
+	del, err := FromRecord(*r.Record(), NewDaemon(testHost))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ch = mustPlan(t, del)
-	wantAction(t, ch, executors.Delete)
+	wantAction(t, ch, engine.Delete)
 	mustApply(t, del, ch)
 	if exists(id) {
 		t.Error("delete left the container")
@@ -681,14 +686,14 @@ func BenchmarkPlanConverged(b *testing.B) {
 	p := filepath.Join(b.TempDir(), "conv.tar")
 	layer := testLayer{files: []testFile{{name: "bin/busybox", body: bb, mode: 0o755}, {name: "bin/sleep", link: "busybox"}}}
 	writeImageTar(b, p, testImage{tags: []string{"pvtest/conv:1"}, layers: []testLayer{layer}, layout: "oci"})
-	icfg := ImageConfig{Resource: "conv", Host: testHost, Name: "pvtest/conv:1", Load: p, Deployment: "conv"}
+	icfg := ImageConfig{Resource: "conv", Host: testHost, Ref: mustRef("pvtest/conv:1"), Load: p, Deployment: "conv"}
 	im, err := NewImage(icfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	mustApply(b, im, mustPlan(b, im))
-	ccfg := ContainerConfig{Resource: "conv", Host: testHost, Name: "pvtest-conv", Deployment: "conv", Image: "pvtest/conv:1",
-		Env: map[string]string{"A": "1"}, Ports: []Port{{HostPort: 18100, ContainerPort: 8000}}}
+	ccfg := ContainerConfig{Resource: "conv", Host: testHost, Container: deploy.Container{Name: "pvtest-conv", Deployment: "conv", Image: mustRef("pvtest/conv:1"),
+		Env: []deploy.Env{{Name: "A", Value: "1"}}, Ports: []deploy.Port{{HostPort: 18100, ContainerPort: 8000}}}}
 	runContainerImage(b, cli, "pvtest/conv:1", "pvtest-conv", "conv", []string{"A=1"}, 18100, nil, "sleep", "3600")
 	b.ResetTimer()
 	for b.Loop() {
@@ -696,14 +701,14 @@ func BenchmarkPlanConverged(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if ch, err := im.Plan(context.Background()); err != nil || ch.Action != executors.NoOp {
+		if ch, err := im.Plan(context.Background()); err != nil || ch.Action != engine.NoOp {
 			b.Fatalf("image plan %+v, %v", ch, err)
 		}
 		c, err := NewContainer(ccfg)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if ch, err := c.Plan(context.Background()); err != nil || ch.Action != executors.NoOp {
+		if ch, err := c.Plan(context.Background()); err != nil || ch.Action != engine.NoOp {
 			b.Fatalf("container plan %+v, %v", ch, err)
 		}
 	}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/image"
-	"github.com/openbis/provision/executors"
+	"github.com/openbis/provision/internal/render"
 )
 
 // The load benchmark compares loading a 1 GiB `docker save` tar through
@@ -143,7 +143,7 @@ func TestLoadBenchChild(t *testing.T) {
 			break
 		}
 	}
-	im, err := NewImage(ImageConfig{Resource: "bench", Host: host, Name: benchName, Load: tarPath, Deployment: "bench", Keep: -1})
+	im, err := NewImage(ImageConfig{Resource: "bench", Host: host, Ref: mustRef(benchName), Load: tarPath, Deployment: "bench", Keep: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestLoadBenchChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := im.Apply(context.Background(), ch, &executors.Output{W: io.Discard}); err != nil {
+	if err := im.Apply(context.Background(), ch, render.NewText(io.Discard, io.Discard, false)); err != nil {
 		t.Fatal(err)
 	}
 }

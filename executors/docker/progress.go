@@ -6,23 +6,24 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/openbis/provision/internal/engine"
+
 	"github.com/docker/docker/pkg/jsonmessage"
-	"github.com/openbis/provision/executors"
 )
 
 // stream renders the daemon's JSON message stream (pull, load, build) to
-// out: docker's own renderer with per-layer bars on a terminal, one line
-// per step otherwise, JSON events with out.JSON. It returns the first
-// error the daemon reported and calls aux for auxiliary messages (the
-// built image's ID).
-func stream(r io.Reader, out *executors.Output, addr string, aux func(jsonmessage.JSONMessage)) error {
-	if out != nil && out.W != nil && out.Terminal && !out.JSON {
-		err := jsonmessage.DisplayJSONMessagesStream(r, out.W, out.FD, true, aux)
-		return streamErr(err)
+// out: docker's own renderer with per-layer bars on a terminal, steps and
+// transfer ticks otherwise (the renderer throttles them). It returns the
+// first error the daemon reported and calls aux for auxiliary messages
+// (the built image's ID).
+func stream(r io.Reader, out engine.Output, addr string, aux func(jsonmessage.JSONMessage)) error {
+	if out == nil {
+		out = engine.Discard
+	}
+	if w, fd, ok := out.Terminal(); ok {
+		return streamErr(jsonmessage.DisplayJSONMessagesStream(r, w, fd, true, aux))
 	}
 	dec := json.NewDecoder(r)
-	last := map[string]string{} // id → last status printed
-	pct := map[string]int64{}   // id → last percent sent as JSON
 	for {
 		var jm jsonmessage.JSONMessage
 		if err := dec.Decode(&jm); err != nil {
@@ -43,36 +44,12 @@ func stream(r io.Reader, out *executors.Output, addr string, aux func(jsonmessag
 			}
 			continue
 		}
-		if out == nil || out.W == nil {
-			continue
-		}
-		if out.JSON {
-			ev := executors.Event{Type: "progress", Address: addr, Message: message(jm)}
-			if jm.Progress != nil {
-				ev.Current, ev.Total = jm.Progress.Current, jm.Progress.Total
-				// One event per percent, not per chunk: a 5 GB load
-				// would otherwise send thousands.
-				if ev.Total > 0 {
-					p := ev.Current * 100 / ev.Total
-					if old, ok := pct[jm.ID+jm.Status]; ok && p == old && ev.Current < ev.Total {
-						continue
-					}
-					pct[jm.ID+jm.Status] = p
-				}
-			}
-			if ev.Message == "" {
-				continue
-			}
-			b, _ := json.Marshal(ev)
-			out.W.Write(append(b, '\n'))
-			continue
-		}
-		// Plain text: one line per step, not per progress tick.
-		if jm.Progress != nil && last[jm.ID] == jm.Status {
-			continue
-		}
-		last[jm.ID] = jm.Status
-		if msg := message(jm); msg != "" {
+		msg := message(jm)
+		switch {
+		case msg == "":
+		case jm.Progress != nil:
+			out.Transfer(addr, msg, jm.Progress.Current, jm.Progress.Total)
+		default:
 			out.Progress(addr, msg)
 		}
 	}

@@ -3,11 +3,14 @@ package docker
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 
+	"github.com/openbis/provision/internal/engine"
+
 	"github.com/docker/docker/pkg/jsonmessage"
-	"github.com/openbis/provision/executors"
 )
 
 func TestStream(t *testing.T) {
@@ -23,39 +26,48 @@ func TestStream(t *testing.T) {
 	}
 	raw := in.String()
 
-	var plain bytes.Buffer
-	if err := stream(strings.NewReader(raw), &executors.Output{W: &plain}, "docker_image.x", nil); err != nil {
+	var rec recorder
+	if err := stream(strings.NewReader(raw), &rec, "docker_image.x", nil); err != nil {
 		t.Fatal(err)
 	}
-	if want := "docker_image.x: abc: Loading layer\ndocker_image.x: Loaded image: jh:1\n"; plain.String() != want {
-		t.Errorf("plain output %q, want %q (one line per step)", plain.String(), want)
+	want := []string{
+		"transfer docker_image.x abc: Loading layer 1/10",
+		"transfer docker_image.x abc: Loading layer 5/10",
+		"progress docker_image.x Loaded image: jh:1",
+	}
+	if strings.Join(rec.lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events %q, want %q", rec.lines, want)
 	}
 
-	var js bytes.Buffer
-	if err := stream(strings.NewReader(raw), &executors.Output{W: &js, JSON: true}, "docker_image.x", nil); err != nil {
+	term := recorder{term: &bytes.Buffer{}}
+	if err := stream(strings.NewReader(raw), &term, "a", nil); err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(strings.TrimSpace(js.String()), "\n")
-	if len(lines) != 3 {
-		t.Fatalf("json lines %q", lines)
-	}
-	var ev executors.Event
-	if err := json.Unmarshal([]byte(lines[1]), &ev); err != nil || ev.Current != 5 || ev.Total != 10 || ev.Address != "docker_image.x" {
-		t.Errorf("event %+v, %v", ev, err)
-	}
-
-	var term bytes.Buffer
-	if err := stream(strings.NewReader(raw), &executors.Output{W: &term, Terminal: true}, "a", nil); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(term.String(), "Loaded image: jh:1") {
-		t.Errorf("terminal output %q", term.String())
+	if !strings.Contains(term.term.String(), "Loaded image: jh:1") || len(term.lines) > 0 {
+		t.Errorf("terminal output %q, events %q", term.term.String(), term.lines)
 	}
 
 	bad := `{"status":"Pulling"}` + "\n" + `{"errorDetail":{"message":"unauthorized: authentication required"},"error":"unauthorized: authentication required"}`
-	for _, o := range []*executors.Output{nil, {W: &bytes.Buffer{}}, {W: &bytes.Buffer{}, JSON: true}, {W: &bytes.Buffer{}, Terminal: true}} {
+	for _, o := range []engine.Output{nil, &recorder{}, &recorder{term: &bytes.Buffer{}}} {
 		if err := stream(strings.NewReader(bad), o, "a", nil); err == nil || !strings.Contains(err.Error(), "unauthorized") {
 			t.Errorf("output %+v: err = %v", o, err)
 		}
 	}
+}
+
+// recorder is an engine.Output that records what a resource reported.
+type recorder struct {
+	lines []string
+	term  *bytes.Buffer // set: the output is a terminal
+}
+
+func (r *recorder) Progress(addr, msg string) { r.lines = append(r.lines, "progress "+addr+" "+msg) }
+func (r *recorder) Transfer(addr, msg string, cur, total int64) {
+	r.lines = append(r.lines, fmt.Sprintf("transfer %s %s %d/%d", addr, msg, cur, total))
+}
+func (r *recorder) Terminal() (io.Writer, uintptr, bool) {
+	if r.term == nil {
+		return nil, 0, false
+	}
+	return r.term, 0, true
 }

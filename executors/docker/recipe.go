@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/openbis/provision/internal/imageref"
 	"github.com/openbis/provision/templates"
 )
 
@@ -28,18 +29,39 @@ type BuildRecipe struct {
 
 // Validate rejects values that could not be placed safely in a Dockerfile.
 func (r *BuildRecipe) Validate() error {
-	if _, err := ParseRef(r.From); err != nil {
+	if _, err := imageref.Parse(r.From); err != nil {
 		return fmt.Errorf("build recipe: from: %w", err)
 	}
 	for _, p := range append(append([]string{}, r.PythonPackages...), r.RPackages...) {
-		if p == "" || strings.IndexFunc(p, func(c rune) bool { return unicode.IsControl(c) || c == ' ' }) >= 0 {
-			return fmt.Errorf("build recipe: package %q: empty or contains spaces or control characters", p)
+		if err := CheckPackage(p); err != nil {
+			return fmt.Errorf("build recipe: %w", err)
 		}
 	}
 	for _, l := range r.ExtraLines {
-		if strings.ContainsAny(l, "\r\n\x00") {
-			return fmt.Errorf("build recipe: extra line %q: one Dockerfile line per entry", l)
+		if err := CheckLine(l); err != nil {
+			return fmt.Errorf("build recipe: %w", err)
 		}
+	}
+	return nil
+}
+
+// CheckPackage refuses a package specifier that would be more than one
+// word of the install line: pip and conda get it unquoted.
+func CheckPackage(p string) error {
+	if p == "" || strings.HasPrefix(p, "-") || strings.IndexFunc(p, func(c rune) bool {
+		return unicode.IsControl(c) || unicode.IsSpace(c) || strings.ContainsRune("'\"`$\\;&|", c)
+	}) >= 0 {
+		return fmt.Errorf("package %q must be a specifier such as \"prettytable==3.9.0\": no spaces, quotes, shell characters or leading '-'", p)
+	}
+	return nil
+}
+
+// CheckLine refuses an extra Dockerfile line that is not exactly one line:
+// a line break, or a trailing backslash that would continue it into the
+// next instruction of the template.
+func CheckLine(l string) error {
+	if strings.ContainsAny(l, "\r\n\x00") || strings.HasSuffix(strings.TrimRight(l, " \t"), "\\") {
+		return fmt.Errorf("dockerfile line %q: one whole Dockerfile line per entry, without a trailing '\\'", l)
 	}
 	return nil
 }

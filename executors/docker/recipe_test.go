@@ -33,7 +33,7 @@ func TestRecipeHash(t *testing.T) {
 }
 
 func TestDockerfile(t *testing.T) {
-	r := BuildRecipe{From: "openbis/jh:1", PythonPackages: []string{"prettytable==3.9", "x;rm${IFS}-rf"}, RPackages: []string{"r-base64enc"}, ExtraLines: []string{"ENV A=1"}}
+	r := BuildRecipe{From: "openbis/jh:1", PythonPackages: []string{"prettytable==3.9", "numpy>=1.26"}, RPackages: []string{"r-base64enc"}, ExtraLines: []string{"ENV A=1"}}
 	df, err := r.Dockerfile()
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +42,7 @@ func TestDockerfile(t *testing.T) {
 	for _, want := range []string{
 		"FROM openbis/jh:1\n",
 		"export LC_ALL=en_US.utf8",
-		"/vagrant_installation/miniconda3/bin/pip install prettytable==3.9 'x;rm${IFS}-rf'\n",
+		"/vagrant_installation/miniconda3/bin/pip install prettytable==3.9 'numpy>=1.26'\n",
 		"conda install -c r -y r-base64enc\n",
 		"\nENV A=1",
 	} {
@@ -55,6 +55,9 @@ func TestDockerfile(t *testing.T) {
 		{From: "jh:1", PythonPackages: []string{"a\nRUN evil"}},
 		{From: "jh:1", PythonPackages: []string{"a b"}},
 		{From: "jh:1", ExtraLines: []string{"RUN a\nRUN b"}},
+		{From: "jh:1", PythonPackages: []string{"x;rm${IFS}-rf"}},
+		{From: "jh:1", PythonPackages: []string{"--index-url=http://evil/"}},
+		{From: "jh:1", ExtraLines: []string{"RUN apt-get install -y \\"}},
 	}
 	for _, r := range bad {
 		if _, err := r.Dockerfile(); err == nil {

@@ -1,68 +1,16 @@
 package docker
 
 import (
-	"fmt"
 	"regexp"
 	"strings"
 
-	"github.com/distribution/reference"
+	"github.com/openbis/provision/internal/imageref"
 )
-
-// Ref is a parsed image reference.
-type Ref struct {
-	// Familiar is the short form docker prints and stores in RepoTags
-	// ("jupyterhub:1", "localhost:5000/x:y", "x@sha256:…").
-	Familiar string
-	// Repo is the familiar repository name, without tag or digest.
-	Repo string
-	// Tag is empty when the reference is pinned by digest only.
-	Tag string
-	// Digest is "sha256:…" when pinned.
-	Digest string
-	// Domain is the registry host ("docker.io" for Docker Hub).
-	Domain string
-}
-
-// ParseRef parses an image reference the way the docker CLI does: a
-// missing tag means "latest", names are normalised (docker.io/library/…
-// becomes the familiar short form).
-func ParseRef(s string) (Ref, error) {
-	named, err := reference.ParseNormalizedNamed(s)
-	if err != nil {
-		return Ref{}, fmt.Errorf("parse image reference %q: %w", s, err)
-	}
-	r := Ref{Repo: reference.FamiliarName(named), Domain: reference.Domain(named)}
-	if c, ok := named.(reference.Canonical); ok {
-		r.Digest = c.Digest().String()
-	}
-	if t, ok := named.(reference.Tagged); ok {
-		r.Tag = t.Tag()
-	}
-	if r.Tag == "" && r.Digest == "" {
-		r.Tag = "latest"
-	}
-	r.Familiar = r.Repo
-	if r.Tag != "" {
-		r.Familiar += ":" + r.Tag
-	}
-	if r.Digest != "" {
-		r.Familiar += "@" + r.Digest
-	}
-	return r, nil
-}
-
-// Tagged is repo:tag, the form found in RepoTags ("" when digest-only).
-func (r Ref) Tagged() string {
-	if r.Tag == "" {
-		return ""
-	}
-	return r.Repo + ":" + r.Tag
-}
 
 // familiar normalises any reference string to its familiar form, or
 // returns s unchanged when it does not parse.
 func familiar(s string) string {
-	r, err := ParseRef(s)
+	r, err := imageref.Parse(s)
 	if err != nil {
 		return s
 	}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/openbis/provision/internal/imageref"
 )
 
 // This file builds `docker save` archives for tests, offline: the classic
@@ -228,7 +230,7 @@ func writeImageTar(t testing.TB, path string, img testImage) builtImage {
 		b.file("blobs/sha256/"+out.manifestDigest[7:], man)
 		var entries []map[string]any
 		for _, tag := range img.tags {
-			r, _ := ParseRef(tag)
+			r, _ := imageref.Parse(tag)
 			entries = append(entries, map[string]any{
 				"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": out.manifestDigest, "size": len(man),
 				"annotations": map[string]string{annotationImgName: tag, annotationRefName: r.Tag},

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/openbis/provision/internal/engine"
+
 	"github.com/openbis/provision/executors"
 )
 
@@ -38,8 +40,8 @@ type Config struct {
 }
 
 var (
-	_ executors.Resource = (*Profile)(nil)
-	_ executors.Resource = (*Removal)(nil)
+	_ engine.Resource = (*Profile)(nil)
+	_ engine.Resource = (*Removal)(nil)
 )
 
 // Profile is the InstanceProfile.js resource.
@@ -77,46 +79,46 @@ func checkPath(path string) error {
 	return nil
 }
 
-// Address implements executors.Resource.
+// Address implements engine.Resource.
 func (p *Profile) Address() string { return Address }
 
-// Record implements executors.Resource: the path is enough to remove the
+// Record implements engine.Resource: the path is enough to remove the
 // managed block later.
-func (p *Profile) Record() *executors.Record { return record(Address, p.path) }
+func (p *Profile) Record() *engine.Record { return record(Address, p.path) }
 
 type recordData struct {
 	Path string `json:"path"`
 }
 
-func record(addr, path string) *executors.Record {
+func record(addr, path string) *engine.Record {
 	data, _ := json.Marshal(recordData{Path: path})
-	return &executors.Record{Address: addr, Kind: Kind, Data: data}
+	return &engine.Record{Address: addr, Kind: Kind, Data: data}
 }
 
-// Plan implements executors.Resource. It reads the file and reports an
+// Plan implements engine.Resource. It reads the file and reports an
 // Update with a unified diff and the reasons ("jupyterEndpoint missing",
 // "… changed", "… duplicated", "… commented out"), or NoOp.
-func (p *Profile) Plan(ctx context.Context) (*executors.Change, error) {
+func (p *Profile) Plan(ctx context.Context) (*engine.Change, error) {
 	st, r, err := p.read(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ch := &executors.Change{Address: Address, Fingerprint: fingerprint(st), Warnings: r.warnings}
+	ch := &engine.Change{Address: Address, Fingerprint: fingerprint(st), Warnings: r.warnings}
 	if bytes.Equal(r.out, st.Content) {
 		return ch, nil
 	}
-	ch.Action = executors.Update
+	ch.Action = engine.Update
 	ch.Reasons = r.reasons
 	ch.Fields = r.fields
 	ch.Diff = executors.UnifiedDiff(p.path, st.Content, r.out)
 	return ch, nil
 }
 
-// Apply implements executors.Resource. It writes the patched file
+// Apply implements engine.Resource. It writes the patched file
 // atomically, keeping owner and mode and a backup of the previous version,
 // provided the file is still what Plan read.
-func (p *Profile) Apply(ctx context.Context, ch *executors.Change, out *executors.Output) error {
-	if ch == nil || ch.Action == executors.NoOp {
+func (p *Profile) Apply(ctx context.Context, ch *engine.Change, out engine.Output) error {
+	if ch == nil || ch.Action == engine.NoOp {
 		return nil
 	}
 	st, r, err := p.read(ctx)
@@ -164,7 +166,7 @@ func fingerprint(st executors.FileState) string {
 	return executors.Fingerprint(st.Exists, st.Content)
 }
 
-func writeIfUnchanged(path string, st executors.FileState, ch *executors.Change, content []byte) error {
+func writeIfUnchanged(path string, st executors.FileState, ch *engine.Change, content []byte) error {
 	if fingerprint(st) != ch.Fingerprint {
 		return fmt.Errorf("write %s: the file changed since it was planned; plan again", path)
 	}
@@ -183,7 +185,7 @@ type Removal struct {
 
 // FromRecord builds the resource that removes the managed block recorded
 // in rec.
-func FromRecord(rec executors.Record) (executors.Resource, error) {
+func FromRecord(rec engine.Record) (engine.Resource, error) {
 	if rec.Kind != Kind {
 		return nil, fmt.Errorf("%s: record of kind %q, want %q", rec.Address, rec.Kind, Kind)
 	}
@@ -197,33 +199,33 @@ func FromRecord(rec executors.Record) (executors.Resource, error) {
 	return &Removal{address: rec.Address, path: d.Path}, nil
 }
 
-// Address implements executors.Resource.
+// Address implements engine.Resource.
 func (r *Removal) Address() string { return r.address }
 
-// Record implements executors.Resource; nothing is left to remember.
-func (r *Removal) Record() *executors.Record { return nil }
+// Record implements engine.Resource; nothing is left to remember.
+func (r *Removal) Record() *engine.Record { return nil }
 
-// Plan implements executors.Resource: Delete with a diff while the managed
+// Plan implements engine.Resource: Delete with a diff while the managed
 // block is there, NoOp once it (or the whole file) is gone.
-func (r *Removal) Plan(ctx context.Context) (*executors.Change, error) {
+func (r *Removal) Plan(ctx context.Context) (*engine.Change, error) {
 	st, res, err := r.read(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ch := &executors.Change{Address: r.address, Fingerprint: fingerprint(st)}
+	ch := &engine.Change{Address: r.address, Fingerprint: fingerprint(st)}
 	if !st.Exists || bytes.Equal(res.out, st.Content) {
 		return ch, nil
 	}
-	ch.Action = executors.Delete
+	ch.Action = engine.Delete
 	ch.Reasons = res.reasons
 	ch.Warnings = res.warnings
 	ch.Diff = executors.UnifiedDiff(r.path, st.Content, res.out)
 	return ch, nil
 }
 
-// Apply implements executors.Resource.
-func (r *Removal) Apply(ctx context.Context, ch *executors.Change, out *executors.Output) error {
-	if ch == nil || ch.Action == executors.NoOp {
+// Apply implements engine.Resource.
+func (r *Removal) Apply(ctx context.Context, ch *engine.Change, out engine.Output) error {
+	if ch == nil || ch.Action == engine.NoOp {
 		return nil
 	}
 	st, res, err := r.read(ctx)

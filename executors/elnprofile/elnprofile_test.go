@@ -12,6 +12,10 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/openbis/provision/internal/render"
+
+	"github.com/openbis/provision/internal/engine"
+
 	"github.com/openbis/provision/executors"
 )
 
@@ -57,7 +61,7 @@ func TestPlanApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ch.Address != Address || ch.Action != executors.Update {
+	if ch.Address != Address || ch.Action != engine.Update {
 		t.Fatalf("plan = %s %q, want update of %s", ch.Action, ch.Address, Address)
 	}
 	wantReasons := []string{"jupyterIntegrationServerEndpoint commented out", "jupyterEndpoint commented out"}
@@ -74,7 +78,7 @@ func TestPlanApply(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	if err := p.Apply(ctx, ch, &executors.Output{W: &out}); err != nil {
+	if err := p.Apply(ctx, ch, render.NewText(&out, &out, false)); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "patched "+path) {
@@ -112,7 +116,7 @@ func TestPlanApply(t *testing.T) {
 	if ch2.Pending() || ch2.Diff != "" {
 		t.Fatalf("second plan = %+v, want no-op", ch2)
 	}
-	if err := p.Apply(ctx, ch2, &executors.Output{}); err != nil {
+	if err := p.Apply(ctx, ch2, engine.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(mustRead(t, path), after) {
@@ -131,7 +135,7 @@ func TestApplyStalePlan(t *testing.T) {
 	if err := os.WriteFile(path, edited, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Apply(ctx, ch, nil); err == nil || !strings.Contains(err.Error(), "changed since it was planned") {
+	if err := p.Apply(ctx, ch, engine.Discard); err == nil || !strings.Contains(err.Error(), "changed since it was planned") {
 		t.Fatalf("apply of a stale plan: %v", err)
 	}
 	if !bytes.Equal(mustRead(t, path), edited) {
@@ -148,7 +152,7 @@ func TestReadOnlyFile(t *testing.T) {
 	}
 	// The write replaces the file by rename, so its mode does not stop it;
 	// the mode is kept.
-	if err := p.Apply(ctx, ch, nil); err != nil {
+	if err := p.Apply(ctx, ch, engine.Discard); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(path)
@@ -202,7 +206,7 @@ func TestRefusals(t *testing.T) {
 			t.Fatalf("plan of a broken file: %v", err)
 		}
 		// Apply re-reads and refuses too, even with a forged change.
-		if err := p.Apply(ctx, &executors.Change{Action: executors.Update}, nil); err == nil {
+		if err := p.Apply(ctx, &engine.Change{Action: engine.Update}, engine.Discard); err == nil {
 			t.Fatal("apply of a broken file succeeded")
 		}
 		if !bytes.Equal(mustRead(t, path), readFixture(t, "bad-syntax", "before.js")) {
@@ -247,7 +251,7 @@ func TestRecordAndRemoval(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := p.Apply(ctx, ch, nil); err != nil {
+			if err := p.Apply(ctx, ch, engine.Discard); err != nil {
 				t.Fatal(err)
 			}
 
@@ -257,7 +261,7 @@ func TestRecordAndRemoval(t *testing.T) {
 			}
 			// Through JSON, as the state file keeps it.
 			b, _ := json.Marshal(rec)
-			var back executors.Record
+			var back engine.Record
 			if err := json.Unmarshal(b, &back); err != nil {
 				t.Fatal(err)
 			}
@@ -272,10 +276,10 @@ func TestRecordAndRemoval(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if del.Action != executors.Delete || !strings.Contains(del.Diff, "-\t\tthis.jupyterEndpoint") {
+			if del.Action != engine.Delete || !strings.Contains(del.Diff, "-\t\tthis.jupyterEndpoint") {
 				t.Fatalf("removal plan = %s, diff:\n%s", del.Action, del.Diff)
 			}
-			if err := rm.Apply(ctx, del, nil); err != nil {
+			if err := rm.Apply(ctx, del, engine.Discard); err != nil {
 				t.Fatal(err)
 			}
 			got := mustRead(t, path)
@@ -315,7 +319,7 @@ func TestRecordAndRemoval(t *testing.T) {
 		}
 	})
 	t.Run("bad records", func(t *testing.T) {
-		for _, rec := range []executors.Record{
+		for _, rec := range []engine.Record{
 			{Address: Address, Kind: "file", Data: json.RawMessage(`{"path":"/x"}`)},
 			{Address: Address, Kind: Kind, Data: json.RawMessage(`{"path":"x"}`)},
 			{Address: Address, Kind: Kind, Data: json.RawMessage(`[`)},

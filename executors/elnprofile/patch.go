@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/openbis/provision/executors"
+	"github.com/openbis/provision/internal/engine"
 )
 
 // values are the wanted property values, indexed like propNames.
@@ -16,7 +16,7 @@ type values [2]string
 type result struct {
 	out      []byte
 	reasons  []string
-	fields   []executors.Field
+	fields   []engine.Field
 	warnings []string
 }
 
@@ -85,16 +85,16 @@ func patch(name string, src []byte, want values) (*result, error) {
 			}
 			if len(inside) > 0 && !(inside[0].literal && inside[0].value == want[i]) {
 				reason(prop + " changed")
-				r.fields = append(r.fields, executors.Field{Name: prop, Old: inside[0].value, New: want[i]})
+				r.fields = append(r.fields, engine.Field{Name: prop, Old: inside[0].value, New: want[i]})
 			} else if len(inside) == 0 {
-				r.fields = append(r.fields, executors.Field{Name: prop, New: want[i]})
+				r.fields = append(r.fields, engine.Field{Name: prop, New: want[i]})
 			}
 			continue
 		}
 		home := outside[0]
 		if !(home.literal && home.value == want[i]) {
 			reason(prop + " changed")
-			r.fields = append(r.fields, executors.Field{Name: prop, Old: home.value, New: want[i]})
+			r.fields = append(r.fields, engine.Field{Name: prop, Old: home.value, New: want[i]})
 			rhs := home.expr.Right
 			edits = append(edits, edit{p.off(rhs.Idx0()), p.off(rhs.Idx1()), jsString(want[i])})
 		}

@@ -9,8 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/openbis/provision/internal/engine"
+
 	"github.com/dop251/goja"
-	"github.com/openbis/provision/executors"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden after.js files")
@@ -165,14 +166,14 @@ func TestPatchDrift(t *testing.T) {
 		old     string
 		new     string
 		reasons []string
-		fields  []executors.Field
+		fields  []engine.Field
 	}{
-		{"missing", endp, "", []string{"jupyterEndpoint missing"}, []executors.Field{{Name: "jupyterEndpoint", New: testWant[1]}}},
+		{"missing", endp, "", []string{"jupyterEndpoint missing"}, []engine.Field{{Name: "jupyterEndpoint", New: testWant[1]}}},
 		{"changed", endp, "\t\tthis.jupyterEndpoint = \"https://evil.example.org/\";\n", []string{"jupyterEndpoint changed"},
-			[]executors.Field{{Name: "jupyterEndpoint", Old: "https://evil.example.org/", New: testWant[1]}}},
+			[]engine.Field{{Name: "jupyterEndpoint", Old: "https://evil.example.org/", New: testWant[1]}}},
 		{"not a literal", endp, "\t\tthis.jupyterEndpoint = base + \"/\";\n", []string{"jupyterEndpoint changed"},
-			[]executors.Field{{Name: "jupyterEndpoint", Old: `base + "/"`, New: testWant[1]}}},
-		{"commented out", endp, "//" + endp, []string{"jupyterEndpoint commented out"}, []executors.Field{{Name: "jupyterEndpoint", New: testWant[1]}}},
+			[]engine.Field{{Name: "jupyterEndpoint", Old: `base + "/"`, New: testWant[1]}}},
+		{"commented out", endp, "//" + endp, []string{"jupyterEndpoint commented out"}, []engine.Field{{Name: "jupyterEndpoint", New: testWant[1]}}},
 		{"duplicated in block", integ, integ + integ, []string{"jupyterIntegrationServerEndpoint duplicated"}, nil},
 		{"duplicated outside", other, other + integ, []string{"jupyterIntegrationServerEndpoint duplicated"}, nil},
 		{"reformatted", endp, "\t\tthis.jupyterEndpoint='https://jupyterhub.example.org/'\n", []string{"managed block (jupyter) content differs"}, nil},

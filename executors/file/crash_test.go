@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/openbis/provision/executors"
+	"github.com/openbis/provision/internal/engine"
 )
 
 // crashEnv makes the test binary act as the writer that TestCrashSafety
@@ -51,7 +52,7 @@ func crashWriter(path string) {
 		f := fs[i%2]
 		ch, err := f.Plan(ctx)
 		if err == nil {
-			err = f.Apply(ctx, ch, nil)
+			err = f.Apply(ctx, ch, engine.Discard)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -133,7 +134,7 @@ func TestCrashSafety(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Apply(context.Background(), ch, nil); err != nil {
+	if err := f.Apply(context.Background(), ch, engine.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if left := tempFiles(t, dir); len(left) > 0 {

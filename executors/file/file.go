@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/openbis/provision/internal/engine"
+
 	"github.com/pmezard/go-difflib/difflib"
 
 	"github.com/openbis/provision/executors"
@@ -49,7 +51,7 @@ type File struct {
 	absent bool
 }
 
-var _ executors.Resource = (*File)(nil)
+var _ engine.Resource = (*File)(nil)
 
 // New checks cfg and returns the resource. Owner and group names are
 // resolved when planning, so a user created earlier in the run counts.
@@ -60,14 +62,31 @@ func New(cfg Config) (*File, error) {
 	if err := checkPath(cfg.Path); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Address, err)
 	}
-	if cfg.Mode&^fs.ModePerm != 0 {
-		return nil, fmt.Errorf("%s: mode %#o: only permission bits (0000-0777) are supported", cfg.Address, uint32(cfg.Mode))
+	if err := checkMode(cfg.Mode); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Address, err)
 	}
 	if cfg.Mode == 0 {
 		cfg.Mode = DefaultMode
 	}
 	cfg.Content = bytes.Clone(cfg.Content)
 	return &File{cfg: cfg}, nil
+}
+
+// ParseMode reads a mode as the spec writes it ("0644") and refuses what
+// New would: anything but permission bits (no setuid, setgid or sticky).
+func ParseMode(s string) (fs.FileMode, error) {
+	m, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || s == "" {
+		return 0, fmt.Errorf("mode %q is not an octal number such as \"0644\"", s)
+	}
+	return fs.FileMode(m), checkMode(fs.FileMode(m))
+}
+
+func checkMode(m fs.FileMode) error {
+	if m&^fs.ModePerm != 0 {
+		return fmt.Errorf("mode %04o: only permission bits (0000-0777) are supported, no setuid, setgid or sticky bit", uint32(m))
+	}
+	return nil
 }
 
 func checkPath(p string) error {
@@ -91,7 +110,7 @@ type record struct {
 
 // FromRecord builds a resource that deletes the file a previous apply
 // created, once it has left the spec.
-func FromRecord(rec executors.Record) (executors.Resource, error) {
+func FromRecord(rec engine.Record) (engine.Resource, error) {
 	if rec.Kind != Kind {
 		return nil, fmt.Errorf("%s: record of kind %q is not a file", rec.Address, rec.Kind)
 	}
@@ -105,19 +124,19 @@ func FromRecord(rec executors.Record) (executors.Resource, error) {
 	return &File{cfg: Config{Address: rec.Address, Path: r.Path, Sensitive: r.Sensitive}, absent: true}, nil
 }
 
-// Address implements executors.Resource.
+// Address implements engine.Resource.
 func (f *File) Address() string { return f.cfg.Address }
 
 // Path is the managed path.
 func (f *File) Path() string { return f.cfg.Path }
 
-// Record implements executors.Resource. A file being deleted leaves nothing.
-func (f *File) Record() *executors.Record {
+// Record implements engine.Resource. A file being deleted leaves nothing.
+func (f *File) Record() *engine.Record {
 	if f.absent {
 		return nil
 	}
 	b, _ := json.Marshal(record{Path: f.cfg.Path, Sensitive: f.cfg.Sensitive})
-	return &executors.Record{Address: f.cfg.Address, Kind: Kind, Data: b}
+	return &engine.Record{Address: f.cfg.Address, Kind: Kind, Data: b}
 }
 
 // applyData is what Apply takes from the plan: the ids the names resolved
@@ -128,16 +147,16 @@ type applyData struct {
 	Mkdir bool `json:"mkdir,omitempty"`
 }
 
-// Plan implements executors.Resource.
-func (f *File) Plan(ctx context.Context) (*executors.Change, error) {
+// Plan implements engine.Resource.
+func (f *File) Plan(ctx context.Context) (*engine.Change, error) {
 	st, err := executors.ReadFile(f.cfg.Path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.cfg.Address, err)
 	}
-	ch := &executors.Change{Address: f.cfg.Address, Fingerprint: fingerprint(st)}
+	ch := &engine.Change{Address: f.cfg.Address, Fingerprint: fingerprint(st)}
 	if f.absent {
 		if st.Exists {
-			ch.Action = executors.Delete
+			ch.Action = engine.Delete
 			ch.Reasons = []string{"no longer in the spec"}
 			f.describeContent(ch, st.Content, nil)
 		}
@@ -155,7 +174,7 @@ func (f *File) Plan(ctx context.Context) (*executors.Change, error) {
 	data := applyData{UID: uid, GID: gid}
 
 	if !st.Exists {
-		ch.Action = executors.Create
+		ch.Action = engine.Create
 		dir := filepath.Dir(f.cfg.Path)
 		switch fi, err := os.Stat(dir); {
 		case errors.Is(err, fs.ErrNotExist):
@@ -167,7 +186,7 @@ func (f *File) Plan(ctx context.Context) (*executors.Change, error) {
 			return nil, fmt.Errorf("%s: parent %s is not a directory", f.cfg.Address, dir)
 		}
 		ch.Reasons = append(ch.Reasons, "file missing")
-		ch.Fields = []executors.Field{
+		ch.Fields = []engine.Field{
 			{Name: "mode", New: modeString(f.cfg.Mode)},
 			{Name: "owner", New: ownerString(f.cfg.Owner)},
 			{Name: "group", New: ownerString(f.cfg.Group)},
@@ -180,23 +199,23 @@ func (f *File) Plan(ctx context.Context) (*executors.Change, error) {
 		}
 		if st.Mode != f.cfg.Mode {
 			ch.Reasons = append(ch.Reasons, fmt.Sprintf("mode %s → %s", modeString(st.Mode), modeString(f.cfg.Mode)))
-			ch.Fields = append(ch.Fields, executors.Field{Name: "mode", Old: modeString(st.Mode), New: modeString(f.cfg.Mode)})
+			ch.Fields = append(ch.Fields, engine.Field{Name: "mode", Old: modeString(st.Mode), New: modeString(f.cfg.Mode)})
 		}
 		if st.UID != uid {
 			old, new := userName(st.UID), ownerString(f.cfg.Owner)
 			ch.Reasons = append(ch.Reasons, fmt.Sprintf("owner %s → %s", old, new))
-			ch.Fields = append(ch.Fields, executors.Field{Name: "owner", Old: old, New: new})
+			ch.Fields = append(ch.Fields, engine.Field{Name: "owner", Old: old, New: new})
 		}
 		if st.GID != gid {
 			old, new := groupName(st.GID), ownerString(f.cfg.Group)
 			ch.Reasons = append(ch.Reasons, fmt.Sprintf("group %s → %s", old, new))
-			ch.Fields = append(ch.Fields, executors.Field{Name: "group", Old: old, New: new})
+			ch.Fields = append(ch.Fields, engine.Field{Name: "group", Old: old, New: new})
 		}
 		if len(ch.Reasons) > 0 {
-			ch.Action = executors.Update
+			ch.Action = engine.Update
 		}
 	}
-	if ch.Action != executors.NoOp {
+	if ch.Action != engine.NoOp {
 		ch.Data, _ = json.Marshal(data)
 	}
 	return ch, nil
@@ -204,12 +223,12 @@ func (f *File) Plan(ctx context.Context) (*executors.Change, error) {
 
 // describeContent sets the diff, or a reason instead of one when the
 // content must not or cannot be shown.
-func (f *File) describeContent(ch *executors.Change, old, new []byte) {
+func (f *File) describeContent(ch *engine.Change, old, new []byte) {
 	switch {
 	case f.cfg.Sensitive:
-		ch.Fields = append(ch.Fields, executors.Field{Name: "content", Old: sizeString(old), New: sizeString(new), Sensitive: true})
+		ch.Fields = append(ch.Fields, engine.Field{Name: "content", Old: sizeString(old), New: sizeString(new), Sensitive: true})
 	case isBinary(old) || isBinary(new):
-		ch.Fields = append(ch.Fields, executors.Field{Name: "content", Old: "binary, " + sizeString(old), New: "binary, " + sizeString(new)})
+		ch.Fields = append(ch.Fields, engine.Field{Name: "content", Old: "binary, " + sizeString(old), New: "binary, " + sizeString(new)})
 	default:
 		ch.Diff = diff(f.cfg.Path, old, new)
 	}
@@ -232,10 +251,10 @@ func diff(path string, old, new []byte) string {
 	return d
 }
 
-// Apply implements executors.Resource. It re-reads the file and refuses
+// Apply implements engine.Resource. It re-reads the file and refuses
 // when the host changed since the plan was made.
-func (f *File) Apply(ctx context.Context, ch *executors.Change, out *executors.Output) error {
-	if ch == nil || ch.Action == executors.NoOp {
+func (f *File) Apply(ctx context.Context, ch *engine.Change, out engine.Output) error {
+	if ch == nil || ch.Action == engine.NoOp {
 		return nil
 	}
 	st, err := executors.ReadFile(f.cfg.Path)
@@ -246,7 +265,7 @@ func (f *File) Apply(ctx context.Context, ch *executors.Change, out *executors.O
 		return fmt.Errorf("%s: %s changed since it was planned; plan again", f.cfg.Address, f.cfg.Path)
 	}
 	switch ch.Action {
-	case executors.Delete:
+	case engine.Delete:
 		if !f.absent {
 			return fmt.Errorf("%s: planned a delete of a file that is in the spec", f.cfg.Address)
 		}
@@ -255,7 +274,7 @@ func (f *File) Apply(ctx context.Context, ch *executors.Change, out *executors.O
 		}
 		out.Progress(f.cfg.Address, fmt.Sprintf("removed %s (backup %s)", f.cfg.Path, f.cfg.Path+executors.BackupSuffix))
 		return nil
-	case executors.Create, executors.Update:
+	case engine.Create, engine.Update:
 		if f.absent {
 			return fmt.Errorf("%s: cannot %s a file that is to be deleted", f.cfg.Address, ch.Action.Verb())
 		}

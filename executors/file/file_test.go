@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/openbis/provision/internal/engine"
+
 	"github.com/openbis/provision/executors"
 )
 
@@ -74,7 +76,7 @@ func TestPlanApply(t *testing.T) {
 		rel       string // path relative to the temp dir, default "f"
 		cfg       Config
 		root      bool
-		action    executors.Action
+		action    engine.Action
 		reasons   []string
 		diff      []string // substrings the diff holds
 		noDiff    bool
@@ -86,7 +88,7 @@ func TestPlanApply(t *testing.T) {
 		{
 			name:    "create",
 			cfg:     Config{Content: []byte(new), Mode: 0o600},
-			action:  executors.Create,
+			action:  engine.Create,
 			reasons: []string{"file missing"},
 			diff:    []string{"--- /dev/null", "+line two"},
 		},
@@ -94,7 +96,7 @@ func TestPlanApply(t *testing.T) {
 			name:   "create with missing parent",
 			rel:    "a/b/f",
 			cfg:    Config{Content: []byte(new)},
-			action: executors.Create,
+			action: engine.Create,
 			diff:   []string{"--- /dev/null"},
 		},
 		{
@@ -106,7 +108,7 @@ func TestPlanApply(t *testing.T) {
 			name:    "content differs",
 			setup:   func(t *testing.T, p string) { writeRaw(t, p, old, 0o644) },
 			cfg:     Config{Content: []byte(new)},
-			action:  executors.Update,
+			action:  engine.Update,
 			reasons: []string{"content differs"},
 			diff:    []string{"-line 2", "+line two"},
 			backup:  old,
@@ -115,7 +117,7 @@ func TestPlanApply(t *testing.T) {
 			name:    "mode drift",
 			setup:   func(t *testing.T, p string) { writeRaw(t, p, new, 0o644) },
 			cfg:     Config{Content: []byte(new), Mode: 0o755},
-			action:  executors.Update,
+			action:  engine.Update,
 			reasons: []string{"mode 0644 → 0755"},
 			noDiff:  true,
 			backup:  new,
@@ -128,7 +130,7 @@ func TestPlanApply(t *testing.T) {
 			},
 			root:    true,
 			cfg:     Config{Content: []byte(new)},
-			action:  executors.Update,
+			action:  engine.Update,
 			reasons: []string{"owner " + userName(nobody) + " → root", "group " + groupName(nobody) + " → root"},
 			noDiff:  true,
 			backup:  new,
@@ -138,7 +140,7 @@ func TestPlanApply(t *testing.T) {
 			setup:   func(t *testing.T, p string) { writeRaw(t, p, new, 0o644) },
 			root:    true,
 			cfg:     Config{Content: []byte(new), Owner: "65534", Group: "65534"},
-			action:  executors.Update,
+			action:  engine.Update,
 			reasons: []string{"owner root → 65534", "group root → 65534"},
 			wantUID: nobody, wantGID: nobody,
 			backup: new,
@@ -147,7 +149,7 @@ func TestPlanApply(t *testing.T) {
 			name:      "sensitive content differs",
 			setup:     func(t *testing.T, p string) { writeRaw(t, p, "old-secret\n", 0o600) },
 			cfg:       Config{Content: []byte("new-secret\n"), Mode: 0o600, Sensitive: true},
-			action:    executors.Update,
+			action:    engine.Update,
 			reasons:   []string{"content differs"},
 			noDiff:    true,
 			backup:    "old-secret\n",
@@ -157,7 +159,7 @@ func TestPlanApply(t *testing.T) {
 			name:    "everything differs",
 			setup:   func(t *testing.T, p string) { writeRaw(t, p, old, 0o600) },
 			cfg:     Config{Content: []byte(new), Mode: 0o640},
-			action:  executors.Update,
+			action:  engine.Update,
 			reasons: []string{"content differs", "mode 0600 → 0640"},
 			backup:  old,
 		},
@@ -193,7 +195,7 @@ func TestPlanApply(t *testing.T) {
 					t.Errorf("reasons %q lack %q", ch.Reasons, r)
 				}
 			}
-			if tt.rel != "" && tt.action == executors.Create {
+			if tt.rel != "" && tt.action == engine.Create {
 				if !containsPrefix(ch.Reasons, "parent directory "+filepath.Dir(path)+" missing") {
 					t.Errorf("reasons %q do not name the missing parent", ch.Reasons)
 				}
@@ -216,7 +218,7 @@ func TestPlanApply(t *testing.T) {
 				t.Error("empty fingerprint")
 			}
 
-			if err := f.Apply(ctx, ch, nil); err != nil {
+			if err := f.Apply(ctx, ch, engine.Discard); err != nil {
 				t.Fatal(err)
 			}
 			st, err := executors.ReadFile(path)
@@ -282,7 +284,7 @@ func TestSymlinkRefused(t *testing.T) {
 			if _, err := f.Plan(ctx); !errors.Is(err, executors.ErrSymlink) {
 				t.Errorf("plan: err = %v, want ErrSymlink", err)
 			}
-			if err := f.Apply(ctx, stale, nil); !errors.Is(err, executors.ErrSymlink) {
+			if err := f.Apply(ctx, stale, engine.Discard); !errors.Is(err, executors.ErrSymlink) {
 				t.Errorf("apply: err = %v, want ErrSymlink", err)
 			}
 			del := mustFromRecord(t, f.Record())
@@ -302,7 +304,7 @@ func TestSymlinkRefused(t *testing.T) {
 	}
 }
 
-func mustFromRecord(t *testing.T, rec *executors.Record) executors.Resource {
+func mustFromRecord(t *testing.T, rec *engine.Record) engine.Resource {
 	t.Helper()
 	if rec == nil {
 		t.Fatal("nil record")
@@ -312,7 +314,7 @@ func mustFromRecord(t *testing.T, rec *executors.Record) executors.Resource {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back executors.Record
+	var back engine.Record
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +341,7 @@ func TestDeleteFromRecord(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := f.Apply(ctx, ch, nil); err != nil {
+			if err := f.Apply(ctx, ch, engine.Discard); err != nil {
 				t.Fatal(err)
 			}
 			rec := f.Record()
@@ -354,7 +356,7 @@ func TestDeleteFromRecord(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ch.Action != executors.Delete {
+			if ch.Action != engine.Delete {
 				t.Fatalf("action = %q, want delete", ch.Action)
 			}
 			b, _ := json.Marshal(ch)
@@ -364,7 +366,7 @@ func TestDeleteFromRecord(t *testing.T) {
 			if !sensitive && !strings.Contains(ch.Diff, "+++ /dev/null") {
 				t.Errorf("diff does not go to /dev/null:\n%s", ch.Diff)
 			}
-			if err := del.Apply(ctx, ch, nil); err != nil {
+			if err := del.Apply(ctx, ch, engine.Discard); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
@@ -395,7 +397,7 @@ func TestApplyRefusesStalePlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeRaw(t, path, "edited meanwhile\n", 0o644)
-	if err := f.Apply(ctx, ch, nil); err == nil || !strings.Contains(err.Error(), "changed since it was planned") {
+	if err := f.Apply(ctx, ch, engine.Discard); err == nil || !strings.Contains(err.Error(), "changed since it was planned") {
 		t.Fatalf("apply of a stale plan: err = %v", err)
 	}
 	if b, _ := os.ReadFile(path); string(b) != "edited meanwhile\n" {
@@ -491,7 +493,7 @@ func BenchmarkPlanConverged(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := f.Apply(ctx, ch, nil); err != nil {
+	if err := f.Apply(ctx, ch, engine.Discard); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()

@@ -8,8 +8,9 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/openbis/provision/internal/engine"
+
 	"github.com/godbus/dbus/v5"
-	"github.com/openbis/provision/executors"
 )
 
 // DirectRuleConfig is a firewalld direct rule: iptables arguments in a
@@ -20,7 +21,7 @@ import (
 type DirectRuleConfig struct {
 	// Name is the address suffix: firewalld_direct_rule.<Name>.
 	Name string `json:"name"`
-	Bus  string `json:"bus,omitempty"`
+	Bus  string `json:"-"`
 	// Conn, when set, is the connection to use (its bus is Bus).
 	Conn     *Conn    `json:"-"`
 	Family   string   `json:"family"` // "ipv4" or "ipv6"
@@ -71,7 +72,7 @@ func NewDirectRule(cfg DirectRuleConfig) (*DirectRule, error) {
 	return &DirectRule{cfg: cfg}, nil
 }
 
-// Address implements executors.Resource.
+// Address implements engine.Resource.
 func (d *DirectRule) Address() string { return KindDirect + "." + d.cfg.Name }
 
 // String is the rule as firewall-cmd --direct would show it.
@@ -81,14 +82,14 @@ func (d *DirectRule) String() string {
 
 // Plan queries the rule in the runtime and the permanent direct
 // configuration. Other direct rules are the admin's and not looked at.
-func (d *DirectRule) Plan(ctx context.Context) (*executors.Change, error) {
+func (d *DirectRule) Plan(ctx context.Context) (*engine.Change, error) {
 	return planEntry(ctx, d.Address(), d.cfg.Conn, d.cfg.Bus, d, d.absent,
-		[]executors.Field{{Name: "direct rule", New: d.String()}}, KindDirect, d.String())
+		[]engine.Field{{Name: "direct rule", New: d.String()}}, KindDirect, d.String())
 }
 
 // Apply adds (or removes) the rule where the plan found it missing (or
 // present).
-func (d *DirectRule) Apply(ctx context.Context, ch *executors.Change, out *executors.Output) error {
+func (d *DirectRule) Apply(ctx context.Context, ch *engine.Change, out engine.Output) error {
 	return applyEntry(ctx, d.Address(), d.cfg.Conn, d.cfg.Bus, d, d.absent, ch, out)
 }
 
@@ -125,13 +126,13 @@ func (d *DirectRule) remove(ctx context.Context, c *client, permanent bool) erro
 
 func (d *DirectRule) gone(error) bool { return false }
 
-// Record implements executors.Resource.
-func (d *DirectRule) Record() *executors.Record {
+// Record implements engine.Resource.
+func (d *DirectRule) Record() *engine.Record {
 	if d.absent {
 		return nil
 	}
 	data, _ := json.Marshal(d.cfg)
-	return &executors.Record{Address: d.Address(), Kind: KindDirect, Data: data}
+	return &engine.Record{Address: d.Address(), Kind: KindDirect, Data: data}
 }
 
 // PortGuard builds the direct rules that make a Docker-published host port

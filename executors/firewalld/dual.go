@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/openbis/provision/internal/engine"
+
 	"github.com/openbis/provision/executors"
 )
 
@@ -29,7 +31,7 @@ type presence struct {
 	Permanent bool `json:"permanent"`
 }
 
-func planEntry(ctx context.Context, addr string, conn *Conn, bus string, e entry, absent bool, fields []executors.Field, fp ...any) (*executors.Change, error) {
+func planEntry(ctx context.Context, addr string, conn *Conn, bus string, e entry, absent bool, fields []engine.Field, fp ...any) (*engine.Change, error) {
 	c, release, err := use(ctx, conn, bus)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", addr, err)
@@ -55,9 +57,9 @@ func planEntry(ctx context.Context, addr string, conn *Conn, bus string, e entry
 
 // changeFor decides the change from what the read saw: pure, so the
 // decision table is unit-tested without a firewalld.
-func changeFor(addr string, p presence, absent bool, fields []executors.Field, fp ...any) *executors.Change {
+func changeFor(addr string, p presence, absent bool, fields []engine.Field, fp ...any) *engine.Change {
 	data, _ := json.Marshal(p)
-	ch := &executors.Change{
+	ch := &engine.Change{
 		Address:     addr,
 		Fingerprint: executors.Fingerprint(append(fp, p)...),
 		Data:        data,
@@ -74,7 +76,7 @@ func changeFor(addr string, p presence, absent bool, fields []executors.Field, f
 			ch.Reasons = append(ch.Reasons, "permanent present")
 		}
 		if p.Runtime || p.Permanent {
-			ch.Action = executors.Delete
+			ch.Action = engine.Delete
 		} else {
 			ch.Fields = nil
 		}
@@ -88,17 +90,17 @@ func changeFor(addr string, p presence, absent bool, fields []executors.Field, f
 	}
 	switch {
 	case !p.Runtime && !p.Permanent:
-		ch.Action = executors.Create
+		ch.Action = engine.Create
 	case !p.Runtime || !p.Permanent:
-		ch.Action = executors.Update
+		ch.Action = engine.Update
 	default:
 		ch.Fields = nil
 	}
 	return ch
 }
 
-func applyEntry(ctx context.Context, addr string, conn *Conn, bus string, e entry, absent bool, ch *executors.Change, out *executors.Output) error {
-	if ch == nil || ch.Action == executors.NoOp {
+func applyEntry(ctx context.Context, addr string, conn *Conn, bus string, e entry, absent bool, ch *engine.Change, out engine.Output) error {
+	if ch == nil || ch.Action == engine.NoOp {
 		return nil
 	}
 	var p presence

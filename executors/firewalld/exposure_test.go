@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openbis/provision/executors"
+	"github.com/openbis/provision/internal/engine"
+
 	fwenv "github.com/openbis/provision/testenv/firewalld"
 )
 
@@ -126,7 +127,7 @@ func TestExposure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := []executors.Resource{hub}
+	res := []engine.Resource{hub}
 	for _, d := range append(guard, lo) {
 		res = append(res, d)
 	}
@@ -166,7 +167,7 @@ func TestExposure(t *testing.T) {
 	t.Logf("after firewalld reload (converged in %v):\n%s", time.Since(start).Round(time.Millisecond), got.format(rows))
 	want.check(t, got)
 	for _, r := range res {
-		if ch := plan(t, r); ch.Action != executors.NoOp {
+		if ch := plan(t, r); ch.Action != engine.NoOp {
 			t.Errorf("%s after reload: %s %v", r.Address(), ch.Action, ch.Reasons)
 		}
 	}

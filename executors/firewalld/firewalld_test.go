@@ -8,8 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/openbis/provision/internal/engine"
+
 	"github.com/godbus/dbus/v5"
-	"github.com/openbis/provision/executors"
 )
 
 func TestNewRule(t *testing.T) {
@@ -158,22 +159,22 @@ func TestChangeFor(t *testing.T) {
 	for _, tc := range []struct {
 		p       presence
 		absent  bool
-		action  executors.Action
+		action  engine.Action
 		reasons []string
 	}{
-		{presence{false, false}, false, executors.Create, []string{"runtime missing", "permanent missing"}},
-		{presence{true, false}, false, executors.Update, []string{"permanent missing"}},
-		{presence{false, true}, false, executors.Update, []string{"runtime missing"}},
-		{presence{true, true}, false, executors.NoOp, nil},
-		{presence{true, true}, true, executors.Delete, []string{"runtime present", "permanent present"}},
-		{presence{false, true}, true, executors.Delete, []string{"permanent present"}},
-		{presence{false, false}, true, executors.NoOp, nil},
+		{presence{false, false}, false, engine.Create, []string{"runtime missing", "permanent missing"}},
+		{presence{true, false}, false, engine.Update, []string{"permanent missing"}},
+		{presence{false, true}, false, engine.Update, []string{"runtime missing"}},
+		{presence{true, true}, false, engine.NoOp, nil},
+		{presence{true, true}, true, engine.Delete, []string{"runtime present", "permanent present"}},
+		{presence{false, true}, true, engine.Delete, []string{"permanent present"}},
+		{presence{false, false}, true, engine.NoOp, nil},
 	} {
-		ch := changeFor("a.b", tc.p, tc.absent, []executors.Field{{Name: "rule", New: "r"}}, "x")
+		ch := changeFor("a.b", tc.p, tc.absent, []engine.Field{{Name: "rule", New: "r"}}, "x")
 		if ch.Action != tc.action || !slices.Equal(ch.Reasons, tc.reasons) {
 			t.Errorf("%+v absent=%v: %q %v", tc.p, tc.absent, ch.Action, ch.Reasons)
 		}
-		if tc.absent && ch.Action == executors.Delete && (ch.Fields[0].Old != "r" || ch.Fields[0].New != "") {
+		if tc.absent && ch.Action == engine.Delete && (ch.Fields[0].Old != "r" || ch.Fields[0].New != "") {
 			t.Errorf("delete fields %+v", ch.Fields)
 		}
 	}
@@ -227,12 +228,12 @@ func TestFromRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, res := range []executors.Resource{r, lo} {
+	for _, res := range []engine.Resource{r, lo} {
 		rec := res.Record()
 		if rec == nil {
 			t.Fatalf("%s: no record", res.Address())
 		}
-		del, err := FromRecord(*rec)
+		del, err := FromRecord(*rec, NewConn("unix:path=/x"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,13 +241,17 @@ func TestFromRecord(t *testing.T) {
 			t.Errorf("%s: delete resource %s, record %v", res.Address(), del.Address(), del.Record())
 		}
 	}
-	if del, _ := FromRecord(*r.Record()); del.(*Rule).RichRule() != r.RichRule() || del.(*Rule).cfg.Bus != "unix:path=/x" {
-		t.Errorf("record lost the rule or the bus: %+v", del.(*Rule).cfg)
+	// The deleter goes through the run's bus, not one the record names.
+	if del, _ := FromRecord(*r.Record(), NewConn("unix:path=/run/target")); del.(*Rule).RichRule() != r.RichRule() || del.(*Rule).cfg.Bus != "unix:path=/run/target" {
+		t.Errorf("record lost the rule or ignored the target bus: %+v", del.(*Rule).cfg)
 	}
-	if _, err := FromRecord(executors.Record{Address: "file.x", Kind: "file"}); err == nil {
+	if strings.Contains(string(r.Record().Data), "unix:path") {
+		t.Errorf("record stores the bus: %s", r.Record().Data)
+	}
+	if _, err := FromRecord(engine.Record{Address: "file.x", Kind: "file"}, NewConn("")); err == nil {
 		t.Error("foreign kind accepted")
 	}
-	if _, err := FromRecord(executors.Record{Address: "firewalld_rich_rule.x", Kind: KindRule, Data: []byte(`{"name":"x","source":"a\"b","port":1}`)}); err == nil {
+	if _, err := FromRecord(engine.Record{Address: "firewalld_rich_rule.x", Kind: KindRule, Data: []byte(`{"name":"x","source":"a\"b","port":1}`)}, NewConn("")); err == nil {
 		t.Error("tampered record accepted")
 	}
 }

@@ -14,8 +14,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/openbis/provision/internal/render"
+
+	"github.com/openbis/provision/internal/engine"
+
 	"github.com/godbus/dbus/v5"
-	"github.com/openbis/provision/executors"
 	fwenv "github.com/openbis/provision/testenv/firewalld"
 )
 
@@ -57,7 +60,7 @@ func mustRule(t *testing.T, cfg RuleConfig) *Rule {
 	return r
 }
 
-func plan(t *testing.T, r executors.Resource) *executors.Change {
+func plan(t *testing.T, r engine.Resource) *engine.Change {
 	t.Helper()
 	ch, err := r.Plan(context.Background())
 	if err != nil {
@@ -66,14 +69,14 @@ func plan(t *testing.T, r executors.Resource) *executors.Change {
 	return ch
 }
 
-func apply(t *testing.T, r executors.Resource) *executors.Change {
+func apply(t *testing.T, r engine.Resource) *engine.Change {
 	t.Helper()
 	ch := plan(t, r)
 	var out bytes.Buffer
-	if err := r.Apply(context.Background(), ch, &executors.Output{W: &out}); err != nil {
+	if err := r.Apply(context.Background(), ch, render.NewText(&out, &out, false)); err != nil {
 		t.Fatalf("apply %s: %v\n%s", r.Address(), err, out.String())
 	}
-	if again := plan(t, r); again.Action != executors.NoOp {
+	if again := plan(t, r); again.Action != engine.NoOp {
 		t.Fatalf("%s after apply: %s %v", r.Address(), again.Action, again.Reasons)
 	}
 	return ch
@@ -122,7 +125,7 @@ func TestRuleLifecycle(t *testing.T) {
 	r := mustRule(t, RuleConfig{Name: "openbis_8002", Source: "192.0.2.10", Port: 8002})
 
 	ch := plan(t, r)
-	if ch.Action != executors.Create || !slices.Equal(ch.Reasons, []string{"runtime missing", "permanent missing"}) {
+	if ch.Action != engine.Create || !slices.Equal(ch.Reasons, []string{"runtime missing", "permanent missing"}) {
 		t.Fatalf("fresh: %s %v", ch.Action, ch.Reasons)
 	}
 	apply(t, r)
@@ -145,7 +148,7 @@ func TestRuleLifecycle(t *testing.T) {
 	// An admin's own rule in the same zone is neither drift nor touched.
 	hand := `rule family="ipv4" source address="198.51.100.7" port port="22" protocol="tcp" accept`
 	handRule(t, c, "public", hand, true)
-	if ch := plan(t, r); ch.Action != executors.NoOp {
+	if ch := plan(t, r); ch.Action != engine.NoOp {
 		t.Errorf("hand-added rule reported as drift: %s %v", ch.Action, ch.Reasons)
 	}
 
@@ -169,7 +172,7 @@ func TestRuleLifecycle(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.remove()
 			ch := plan(t, r)
-			if ch.Action != executors.Update || !slices.Equal(ch.Reasons, []string{tc.reason}) {
+			if ch.Action != engine.Update || !slices.Equal(ch.Reasons, []string{tc.reason}) {
 				t.Fatalf("%s %v, want ~ [%s]", ch.Action, ch.Reasons, tc.reason)
 			}
 			apply(t, r)
@@ -177,7 +180,7 @@ func TestRuleLifecycle(t *testing.T) {
 	}
 
 	// Removal through the state record: exactly this rule, both configs.
-	del, err := FromRecord(*r.Record())
+	del, err := FromRecord(*r.Record(), NewConn(fw.BusAddress))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,11 +188,11 @@ func TestRuleLifecycle(t *testing.T) {
 		t.Errorf("record address %s, want %s", del.Address(), r.Address())
 	}
 	ch = plan(t, del)
-	if ch.Action != executors.Delete || !slices.Equal(ch.Reasons, []string{"runtime present", "permanent present"}) {
+	if ch.Action != engine.Delete || !slices.Equal(ch.Reasons, []string{"runtime present", "permanent present"}) {
 		t.Fatalf("delete: %s %v", ch.Action, ch.Reasons)
 	}
 	apply(t, del)
-	if ch := plan(t, r); ch.Action != executors.Create {
+	if ch := plan(t, r); ch.Action != engine.Create {
 		t.Errorf("after delete, rule still there: %s %v", ch.Action, ch.Reasons)
 	}
 	for _, q := range []func(context.Context, string, string) (bool, error){c.queryRuntimeRule, c.queryPermanentRule} {
@@ -207,7 +210,7 @@ func TestRuleStalePlanAlreadyEnabled(t *testing.T) {
 	r := mustRule(t, RuleConfig{Name: "stale", Zone: "internal", Source: "192.0.2.0/24", Port: 9000, Protocol: "udp"})
 	ch := plan(t, r)
 	handRule(t, c, "internal", r.RichRule(), true)
-	if err := r.Apply(context.Background(), ch, &executors.Output{}); err != nil {
+	if err := r.Apply(context.Background(), ch, engine.Discard); err != nil {
 		t.Fatalf("apply over ALREADY_ENABLED: %v", err)
 	}
 	// And the raw exception is parsed, not shown.
@@ -217,7 +220,7 @@ func TestRuleStalePlanAlreadyEnabled(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 	t.Logf("parsed: %v", err)
-	del, _ := FromRecord(*r.Record())
+	del, _ := FromRecord(*r.Record(), NewConn(fw.BusAddress))
 	apply(t, del)
 }
 
@@ -247,7 +250,7 @@ func TestResolvedSources(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	for _, r := range rules {
-		del, _ := FromRecord(*r.Record())
+		del, _ := FromRecord(*r.Record(), NewConn(fw.BusAddress))
 		apply(t, del)
 	}
 	if _, err := Resolve(context.Background(), []string{"nowhere.test"}, hosts); err == nil {
@@ -315,7 +318,7 @@ func TestDirectRuleLifecycle(t *testing.T) {
 	var got []string
 	for _, d := range all {
 		ch := plan(t, d)
-		if ch.Action != executors.Create || !slices.Equal(ch.Reasons, []string{"runtime missing", "permanent missing"}) {
+		if ch.Action != engine.Create || !slices.Equal(ch.Reasons, []string{"runtime missing", "permanent missing"}) {
 			t.Fatalf("%s fresh: %s %v", d.Address(), ch.Action, ch.Reasons)
 		}
 		apply(t, d)
@@ -350,14 +353,14 @@ func TestDirectRuleLifecycle(t *testing.T) {
 	if err := d.remove(ctx, c, false); err != nil {
 		t.Fatal(err)
 	}
-	if ch := plan(t, d); ch.Action != executors.Update || !slices.Equal(ch.Reasons, []string{"runtime missing"}) {
+	if ch := plan(t, d); ch.Action != engine.Update || !slices.Equal(ch.Reasons, []string{"runtime missing"}) {
 		t.Fatalf("runtime drift: %s %v", ch.Action, ch.Reasons)
 	}
 	apply(t, d)
 	if err := d.remove(ctx, c, true); err != nil {
 		t.Fatal(err)
 	}
-	if ch := plan(t, d); ch.Action != executors.Update || !slices.Equal(ch.Reasons, []string{"permanent missing"}) {
+	if ch := plan(t, d); ch.Action != engine.Update || !slices.Equal(ch.Reasons, []string{"permanent missing"}) {
 		t.Fatalf("permanent drift: %s %v", ch.Action, ch.Reasons)
 	}
 	apply(t, d)
@@ -367,17 +370,17 @@ func TestDirectRuleLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range all {
-		if ch := plan(t, d); ch.Action != executors.NoOp {
+		if ch := plan(t, d); ch.Action != engine.NoOp {
 			t.Errorf("%s after reload: %s %v", d.Address(), ch.Action, ch.Reasons)
 		}
 	}
 
 	for _, d := range all {
-		del, err := FromRecord(*d.Record())
+		del, err := FromRecord(*d.Record(), NewConn(fw.BusAddress))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ch := plan(t, del); ch.Action != executors.Delete {
+		if ch := plan(t, del); ch.Action != engine.Delete {
 			t.Fatalf("%s delete: %s %v", del.Address(), ch.Action, ch.Reasons)
 		}
 		apply(t, del)
@@ -399,18 +402,18 @@ func BenchmarkRulePlanConverged(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := r.Apply(ctx, ch, nil); err != nil {
+	if err := r.Apply(ctx, ch, engine.Discard); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for b.Loop() {
 		ch, err := r.Plan(ctx)
-		if err != nil || ch.Action != executors.NoOp {
+		if err != nil || ch.Action != engine.NoOp {
 			b.Fatal(err, ch)
 		}
 	}
 	b.StopTimer()
-	del, _ := FromRecord(*r.Record())
+	del, _ := FromRecord(*r.Record(), NewConn(fw.BusAddress))
 	ch, _ = del.Plan(ctx)
-	del.Apply(ctx, ch, nil)
+	del.Apply(ctx, ch, engine.Discard)
 }

@@ -92,8 +92,8 @@ func resolveOne(ctx context.Context, e string, r Resolver) ([]netip.Prefix, erro
 	} else if strings.ContainsAny(e, "/:") || isNumeric(e) {
 		return nil, err
 	}
-	if !validHostname(e) {
-		return nil, fmt.Errorf("allow_from %q: not an address, CIDR or host name", e)
+	if err := CheckSource(e); err != nil {
+		return nil, err
 	}
 	addrs, err := r.LookupNetIP(ctx, "ip", e)
 	if err != nil {
@@ -166,12 +166,26 @@ func NameFor(base string, p netip.Prefix) string {
 	return base + "_" + r.Replace(SourceString(p))
 }
 
+// CheckSource refuses what Resolve would refuse without asking a
+// resolver: an entry is an address, a CIDR (without host bits) or an RFC
+// 1123 host name.
+func CheckSource(e string) error {
+	if strings.ContainsAny(e, "/:") || isNumeric(e) {
+		_, err := ParseSource(e)
+		return err
+	}
+	if !ValidHostname(e) {
+		return fmt.Errorf("%q is not an address, CIDR or host name", e)
+	}
+	return nil
+}
+
 func isNumeric(s string) bool {
 	return s != "" && strings.Trim(s, "0123456789.") == ""
 }
 
-// validHostname accepts RFC 1123 names; nothing else can reach a resolver.
-func validHostname(s string) bool {
+// ValidHostname accepts RFC 1123 names; nothing else can reach a resolver.
+func ValidHostname(s string) bool {
 	s = strings.TrimSuffix(s, ".")
 	if s == "" || len(s) > 253 {
 		return false

@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"regexp"
 
-	"github.com/openbis/provision/executors"
+	"github.com/openbis/provision/internal/engine"
 )
 
 // Kinds, as addresses and state records name them.
@@ -33,7 +33,7 @@ type RuleConfig struct {
 	Name string `json:"name"`
 	// Bus is a D-Bus address; empty is the system bus (honouring
 	// DBUS_SYSTEM_BUS_ADDRESS).
-	Bus string `json:"bus,omitempty"`
+	Bus string `json:"-"`
 	// Conn, when set, is the connection to use (its bus is Bus).
 	Conn *Conn `json:"-"`
 	// Zone defaults to "public".
@@ -69,8 +69,8 @@ func (c *RuleConfig) normalise() error {
 	if c.Zone == "" {
 		c.Zone = DefaultZone
 	}
-	if !zoneRe.MatchString(c.Zone) {
-		return fmt.Errorf("%s.%s: zone %q: want letters, digits, '_', '-' or '/'", KindRule, c.Name, c.Zone)
+	if err := CheckZone(c.Zone); err != nil {
+		return fmt.Errorf("%s.%s: %w", KindRule, c.Name, err)
 	}
 	if err := checkPort(c.Port, &c.Protocol); err != nil {
 		return fmt.Errorf("%s.%s: %w", KindRule, c.Name, err)
@@ -92,6 +92,15 @@ func (c *RuleConfig) normalise() error {
 	}
 	if c.Family != fam {
 		return fmt.Errorf("%s.%s: family %q does not match source %s (%s)", KindRule, c.Name, c.Family, c.Source, fam)
+	}
+	return nil
+}
+
+// CheckZone refuses a zone name firewalld would not take, before any rule
+// is built from it.
+func CheckZone(zone string) error {
+	if !zoneRe.MatchString(zone) {
+		return fmt.Errorf("zone %q: firewalld zone names are 1-32 letters, digits, '_', '-' or '/'", zone)
 	}
 	return nil
 }
@@ -123,14 +132,14 @@ func (c *RuleConfig) richRule() string {
 // RichRule is the rule text as given to firewalld.
 func (r *Rule) RichRule() string { return r.rule }
 
-// Address implements executors.Resource.
+// Address implements engine.Resource.
 func (r *Rule) Address() string { return KindRule + "." + r.cfg.Name }
 
 // Plan queries the rule in the runtime and the permanent configuration
 // (through firewalld, which normalises rules: never by string). Other rules
 // in the zone are not looked at: they are the admin's.
-func (r *Rule) Plan(ctx context.Context) (*executors.Change, error) {
-	return planEntry(ctx, r.Address(), r.cfg.Conn, r.cfg.Bus, r, r.absent, []executors.Field{
+func (r *Rule) Plan(ctx context.Context) (*engine.Change, error) {
+	return planEntry(ctx, r.Address(), r.cfg.Conn, r.cfg.Bus, r, r.absent, []engine.Field{
 		{Name: "zone", New: r.cfg.Zone},
 		{Name: "rule", New: r.rule},
 	}, KindRule, r.cfg.Zone, r.rule)
@@ -138,7 +147,7 @@ func (r *Rule) Plan(ctx context.Context) (*executors.Change, error) {
 
 // Apply adds (or, for a deleted resource, removes) the rule where the plan
 // found it missing (or present), and nowhere else.
-func (r *Rule) Apply(ctx context.Context, ch *executors.Change, out *executors.Output) error {
+func (r *Rule) Apply(ctx context.Context, ch *engine.Change, out engine.Output) error {
 	return applyEntry(ctx, r.Address(), r.cfg.Conn, r.cfg.Bus, r, r.absent, ch, out)
 }
 
@@ -176,25 +185,27 @@ func (r *Rule) remove(ctx context.Context, c *client, permanent bool) error {
 
 func (r *Rule) gone(err error) bool { return IsCode(err, "INVALID_ZONE") }
 
-// Record implements executors.Resource: enough to remove exactly this rule
+// Record implements engine.Resource: enough to remove exactly this rule
 // once it leaves the spec.
-func (r *Rule) Record() *executors.Record {
+func (r *Rule) Record() *engine.Record {
 	if r.absent {
 		return nil
 	}
 	data, _ := json.Marshal(r.cfg)
-	return &executors.Record{Address: r.Address(), Kind: KindRule, Data: data}
+	return &engine.Record{Address: r.Address(), Kind: KindRule, Data: data}
 }
 
 // FromRecord builds the resource that deletes what a state record says
-// provision created: a rich rule or a direct rule.
-func FromRecord(rec executors.Record) (executors.Resource, error) {
+// provision created, a rich rule or a direct rule, through conn: the run's
+// bus, whatever bus the record was made on.
+func FromRecord(rec engine.Record, conn *Conn) (engine.Resource, error) {
 	switch rec.Kind {
 	case KindRule:
 		var cfg RuleConfig
 		if err := json.Unmarshal(rec.Data, &cfg); err != nil {
 			return nil, fmt.Errorf("state record %s: %w", rec.Address, err)
 		}
+		cfg.Bus, cfg.Conn = conn.bus, conn
 		r, err := NewRule(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("state record %s: %w", rec.Address, err)
@@ -206,6 +217,7 @@ func FromRecord(rec executors.Record) (executors.Resource, error) {
 		if err := json.Unmarshal(rec.Data, &cfg); err != nil {
 			return nil, fmt.Errorf("state record %s: %w", rec.Address, err)
 		}
+		cfg.Bus, cfg.Conn = conn.bus, conn
 		d, err := NewDirectRule(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("state record %s: %w", rec.Address, err)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/openbis/provision/internal/engine"
+
 	"github.com/openbis/provision/executors"
 )
 
@@ -18,53 +20,53 @@ func TestDiffUnit(t *testing.T) {
 		name    string
 		file    func(*executors.FileState)
 		props   func(*unitProps)
-		action  executors.Action
+		action  engine.Action
 		reasons []string
 		steps   unitSteps
 	}{
-		{name: "converged", action: executors.NoOp},
+		{name: "converged", action: engine.NoOp},
 		{
 			name:   "missing",
 			file:   func(f *executors.FileState) { *f = executors.FileState{} },
 			props:  func(p *unitProps) { *p = unitProps{LoadState: "not-found", ActiveState: "inactive", SubState: "dead"} },
-			action: executors.Create, reasons: []string{"unit file /etc/systemd/system/u.service missing"},
+			action: engine.Create, reasons: []string{"unit file /etc/systemd/system/u.service missing"},
 			steps: unitSteps{Write: true, Enable: true, Start: true},
 		},
 		{
 			name:   "content",
 			file:   func(f *executors.FileState) { f.Content = []byte("[Unit]\n") },
-			action: executors.Update, reasons: []string{"unit file content differs", "restart to run the new unit definition"},
+			action: engine.Update, reasons: []string{"unit file content differs", "restart to run the new unit definition"},
 			steps: unitSteps{Write: true, Restart: true},
 		},
 		{
 			name:   "mode and owner",
 			file:   func(f *executors.FileState) { f.Mode, f.UID = 0o666, 1000 },
-			action: executors.Update, reasons: []string{"unit file mode differs", "unit file owner differs", "restart to run the new unit definition"},
+			action: engine.Update, reasons: []string{"unit file mode differs", "unit file owner differs", "restart to run the new unit definition"},
 			steps: unitSteps{Write: true, Restart: true},
 		},
 		{
 			name:   "need daemon-reload",
 			props:  func(p *unitProps) { p.NeedDaemonReload = true },
-			action: executors.Update, reasons: []string{"systemd has not loaded the unit file on disk (NeedDaemonReload=yes)", "restart to run the new unit definition"},
+			action: engine.Update, reasons: []string{"systemd has not loaded the unit file on disk (NeedDaemonReload=yes)", "restart to run the new unit definition"},
 			steps: unitSteps{Reload: true, Restart: true},
 		},
 		{
 			name:   "disabled",
 			props:  func(p *unitProps) { p.UnitFileState = "disabled" },
-			action: executors.Update, reasons: []string{"not enabled (UnitFileState=disabled)"},
+			action: engine.Update, reasons: []string{"not enabled (UnitFileState=disabled)"},
 			steps: unitSteps{Enable: true},
 		},
 		{
 			name:   "failed",
 			props:  func(p *unitProps) { p.ActiveState, p.SubState = "failed", "failed" },
-			action: executors.Update, reasons: []string{"not active (ActiveState=failed, SubState=failed)"},
+			action: engine.Update, reasons: []string{"not active (ActiveState=failed, SubState=failed)"},
 			steps: unitSteps{Start: true},
 		},
 		{
 			name:   "stopped with new content",
 			file:   func(f *executors.FileState) { f.Content = []byte("old\n") },
 			props:  func(p *unitProps) { p.ActiveState, p.SubState = "inactive", "dead" },
-			action: executors.Update, reasons: []string{"unit file content differs", "not active (ActiveState=inactive, SubState=dead)"},
+			action: engine.Update, reasons: []string{"unit file content differs", "not active (ActiveState=inactive, SubState=dead)"},
 			steps: unitSteps{Write: true, Start: true},
 		},
 	} {
@@ -142,7 +144,7 @@ func TestDiffService(t *testing.T) {
 			if st != tc.steps || len(ch.Reasons) != tc.reasons {
 				t.Errorf("steps %+v reasons %q, want %+v and %d reasons", st, ch.Reasons, tc.steps, tc.reasons)
 			}
-			if (ch.Action == executors.Update) != (tc.reasons > 0) {
+			if (ch.Action == engine.Update) != (tc.reasons > 0) {
 				t.Errorf("action %q", ch.Action)
 			}
 		})
@@ -159,7 +161,8 @@ func TestNewUnitChecks(t *testing.T) {
 		{"timer", func(c *UnitConfig) { c.Name = "x.timer" }, "not a service unit name"},
 		{"path", func(c *UnitConfig) { c.Name = "../x.service" }, "not a service unit name"},
 		{"empty", func(c *UnitConfig) { c.Content = nil }, "empty unit file"},
-		{"relative script", func(c *UnitConfig) { c.StartScript = "s.sh" }, "not an absolute path"},
+		{"relative script", func(c *UnitConfig) { c.StartScript, c.StartScriptAddress = "s.sh", "file.s" }, "not an absolute path"},
+		{"script without address", func(c *UnitConfig) { c.StartScript = "/s.sh" }, "address is not given"},
 		{"bad URL", func(c *UnitConfig) { c.HealthURL = "ftp://x/" }, "not an http(s) URL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/openbis/provision/internal/engine"
+
 	"github.com/openbis/provision/executors"
 )
 
@@ -17,14 +19,8 @@ type RemovedUnit struct {
 }
 
 // FromRecord builds the resource that deletes a unit recorded in the state
-// file, on this host's system bus.
-func FromRecord(rec executors.Record) (executors.Resource, error) {
-	return FromRecordAt(rec, "", "")
-}
-
-// FromRecordAt is FromRecord for a host reached through bus and root (see
-// UnitConfig).
-func FromRecordAt(rec executors.Record, bus, root string) (*RemovedUnit, error) {
+// file, on the host reached through bus and root (see UnitConfig).
+func FromRecord(rec engine.Record, bus, root string) (*RemovedUnit, error) {
 	if rec.Kind != UnitKind {
 		return nil, fmt.Errorf("%s: record of kind %q is not a %s", rec.Address, rec.Kind, UnitKind)
 	}
@@ -38,13 +34,13 @@ func FromRecordAt(rec executors.Record, bus, root string) (*RemovedUnit, error) 
 	return &RemovedUnit{address: rec.Address, bus: bus, root: root, rec: r}, nil
 }
 
-// Address implements executors.Resource.
+// Address implements engine.Resource.
 func (r *RemovedUnit) Address() string { return r.address }
 
 func (r *RemovedUnit) path() string { return filepath.Join(r.root, UnitDir, r.rec.Name) }
 
-// Plan implements executors.Resource.
-func (r *RemovedUnit) Plan(ctx context.Context) (*executors.Change, error) {
+// Plan implements engine.Resource.
+func (r *RemovedUnit) Plan(ctx context.Context) (*engine.Change, error) {
 	file, err := executors.ReadFile(r.path())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", r.address, err)
@@ -53,7 +49,7 @@ func (r *RemovedUnit) Plan(ctx context.Context) (*executors.Change, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", r.address, err)
 	}
-	ch := &executors.Change{Address: r.address, Fingerprint: executors.Fingerprint(file.Exists, file.Content, p)}
+	ch := &engine.Change{Address: r.address, Fingerprint: executors.Fingerprint(file.Exists, file.Content, p)}
 	if file.Exists {
 		ch.Reasons = append(ch.Reasons, "unit file "+filepath.Join(UnitDir, r.rec.Name)+" no longer in the spec")
 		ch.Diff = executors.UnifiedDiff(filepath.Join(UnitDir, r.rec.Name), file.Content, nil)
@@ -65,15 +61,15 @@ func (r *RemovedUnit) Plan(ctx context.Context) (*executors.Change, error) {
 		ch.Reasons = append(ch.Reasons, "still enabled")
 	}
 	if len(ch.Reasons) > 0 {
-		ch.Action = executors.Delete
+		ch.Action = engine.Delete
 	}
 	return ch, nil
 }
 
-// Apply implements executors.Resource: stop, disable, remove the unit file
+// Apply implements engine.Resource: stop, disable, remove the unit file
 // (its last version stays as a backup) and reload systemd.
-func (r *RemovedUnit) Apply(ctx context.Context, ch *executors.Change, out *executors.Output) error {
-	if ch.Action != executors.Delete {
+func (r *RemovedUnit) Apply(ctx context.Context, ch *engine.Change, out engine.Output) error {
+	if ch.Action != engine.Delete {
 		return nil
 	}
 	conn, err := Connect(ctx, r.bus)
@@ -99,5 +95,5 @@ func (r *RemovedUnit) Apply(ctx context.Context, ch *executors.Change, out *exec
 	return nil
 }
 
-// Record implements executors.Resource: nothing remains to delete.
-func (r *RemovedUnit) Record() *executors.Record { return nil }
+// Record implements engine.Resource: nothing remains to delete.
+func (r *RemovedUnit) Record() *engine.Record { return nil }

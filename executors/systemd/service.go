@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/openbis/provision/internal/engine"
+
 	"github.com/openbis/provision/executors"
 )
 
@@ -60,12 +62,12 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	return &Service{cfg: cfg}, nil
 }
 
-// Address implements executors.Resource.
+// Address implements engine.Resource.
 func (s *Service) Address() string { return s.cfg.Address }
 
-// Plan implements executors.Resource: installed but disabled or stopped is
+// Plan implements engine.Resource: installed but disabled or stopped is
 // drift; not installed or masked is an error naming the fix.
-func (s *Service) Plan(ctx context.Context) (*executors.Change, error) {
+func (s *Service) Plan(ctx context.Context) (*engine.Change, error) {
 	p, err := planProps(ctx, s.cfg.Bus, s.cfg.Name)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.cfg.Address, err)
@@ -87,7 +89,7 @@ type serviceSteps struct {
 // enabledStates need no enabling: enabled, or not meant to be enabled.
 var enabledStates = map[string]bool{"enabled": true, "static": true, "indirect": true, "generated": true, "alias": true}
 
-func diffService(name, pkg string, p unitProps) (*executors.Change, error) {
+func diffService(name, pkg string, p unitProps) (*engine.Change, error) {
 	switch {
 	case p.LoadState == "not-found":
 		what := "the package that provides it"
@@ -100,29 +102,29 @@ func diffService(name, pkg string, p unitProps) (*executors.Change, error) {
 	case p.LoadState != "loaded":
 		return nil, fmt.Errorf("%s cannot be loaded (LoadState=%s); see systemctl status %s", name, p.LoadState, name)
 	}
-	ch := &executors.Change{}
+	ch := &engine.Change{}
 	var st serviceSteps
 	if !enabledStates[p.UnitFileState] {
 		ch.Reasons = append(ch.Reasons, fmt.Sprintf("installed but not enabled (UnitFileState=%s)", orNone(p.UnitFileState)))
-		ch.Fields = append(ch.Fields, executors.Field{Name: "enabled", Old: orNone(p.UnitFileState), New: "enabled"})
+		ch.Fields = append(ch.Fields, engine.Field{Name: "enabled", Old: orNone(p.UnitFileState), New: "enabled"})
 		st.Enable = true
 	}
 	if p.ActiveState != "active" {
 		ch.Reasons = append(ch.Reasons, fmt.Sprintf("installed but not running (ActiveState=%s, SubState=%s)", orNone(p.ActiveState), orNone(p.SubState)))
-		ch.Fields = append(ch.Fields, executors.Field{Name: "active", Old: orNone(p.ActiveState), New: "active"})
+		ch.Fields = append(ch.Fields, engine.Field{Name: "active", Old: orNone(p.ActiveState), New: "active"})
 		st.Start = true
 	}
 	if st.Enable || st.Start {
-		ch.Action = executors.Update
+		ch.Action = engine.Update
 	}
 	ch.Data, _ = json.Marshal(st)
 	ch.Fingerprint = executors.Fingerprint(p)
 	return ch, nil
 }
 
-// Apply implements executors.Resource: enable (and reload), then start,
+// Apply implements engine.Resource: enable (and reload), then start,
 // waiting for the start job.
-func (s *Service) Apply(ctx context.Context, ch *executors.Change, out *executors.Output) error {
+func (s *Service) Apply(ctx context.Context, ch *engine.Change, out engine.Output) error {
 	var st serviceSteps
 	if len(ch.Data) > 0 {
 		if err := json.Unmarshal(ch.Data, &st); err != nil {
@@ -157,6 +159,6 @@ func (s *Service) Apply(ctx context.Context, ch *executors.Change, out *executor
 	return nil
 }
 
-// Record implements executors.Resource: nothing to delete later, the
+// Record implements engine.Resource: nothing to delete later, the
 // service belongs to its package.
-func (s *Service) Record() *executors.Record { return nil }
+func (s *Service) Record() *engine.Record { return nil }

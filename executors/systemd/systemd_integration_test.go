@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/openbis/provision/internal/render"
 	"io"
 	"net/http"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openbis/provision/internal/engine"
 
 	"github.com/openbis/provision/executors"
 	"github.com/openbis/provision/templates"
@@ -37,7 +40,7 @@ type host struct {
 	t   *testing.T
 	srv *freshserver.Server
 	ctx context.Context
-	out *executors.Output
+	out engine.Output
 	log *bytes.Buffer
 }
 
@@ -61,7 +64,7 @@ func newHost(t *testing.T) *host {
 			t.Logf("apply output:\n%s", log)
 		}
 	})
-	return &host{t: t, srv: srv, ctx: ctx, out: &executors.Output{W: log}, log: log}
+	return &host{t: t, srv: srv, ctx: ctx, out: render.NewText(log, log, false), log: log}
 }
 
 // writeScript writes the start script for image as the file executor
@@ -111,7 +114,7 @@ func (h *host) unit(content []byte, healthTimeout time.Duration) *Unit {
 	h.t.Helper()
 	u, err := NewUnit(UnitConfig{
 		Address: "systemd_unit.jupyterhub", Bus: h.srv.Bus, Root: h.srv.Root,
-		Name: unitName, Content: content, StartScript: scriptPath, ContainerName: containerName,
+		Name: unitName, Content: content, StartScript: scriptPath, StartScriptAddress: "file.start_script", ContainerName: containerName,
 		HealthURL: "http://127.0.0.1:8000/", Dial: h.srv.DialContext,
 		HealthTimeout: healthTimeout, HealthInterval: 250 * time.Millisecond,
 	})
@@ -121,7 +124,7 @@ func (h *host) unit(content []byte, healthTimeout time.Duration) *Unit {
 	return u
 }
 
-func (h *host) plan(r executors.Resource) *executors.Change {
+func (h *host) plan(r engine.Resource) *engine.Change {
 	h.t.Helper()
 	ch, err := r.Plan(h.ctx)
 	if err != nil {
@@ -130,7 +133,7 @@ func (h *host) plan(r executors.Resource) *executors.Change {
 	return ch
 }
 
-func (h *host) apply(r executors.Resource, ch *executors.Change) {
+func (h *host) apply(r engine.Resource, ch *engine.Change) {
 	h.t.Helper()
 	if err := r.Apply(h.ctx, ch, h.out); err != nil {
 		h.t.Fatalf("apply %s: %v", r.Address(), err)
@@ -194,14 +197,14 @@ func (h *host) install(u *Unit) {
 	h.apply(u, h.plan(u))
 }
 
-func wantConverged(t *testing.T, ch *executors.Change) {
+func wantConverged(t *testing.T, ch *engine.Change) {
 	t.Helper()
-	if ch.Pending() || ch.Action != executors.NoOp {
+	if ch.Pending() || ch.Action != engine.NoOp {
 		t.Fatalf("plan on a converged host = %s %v %+v, want no-op", ch.Action, ch.Reasons, ch.Fields)
 	}
 }
 
-func wantReason(t *testing.T, ch *executors.Change, reason string) {
+func wantReason(t *testing.T, ch *engine.Change, reason string) {
 	t.Helper()
 	for _, r := range ch.Reasons {
 		if strings.Contains(r, reason) {
@@ -217,7 +220,7 @@ func TestUnitInstallIdempotentAndDrift(t *testing.T) {
 	u := h.unit(h.unitContent(0), 30*time.Second)
 
 	ch := h.plan(u)
-	if ch.Action != executors.Create || !strings.Contains(ch.Diff, "ExecStart=") {
+	if ch.Action != engine.Create || !strings.Contains(ch.Diff, "ExecStart=") {
 		t.Fatalf("first plan = %s %v, diff %q; want create with the unit file as diff", ch.Action, ch.Reasons, ch.Diff)
 	}
 	h.apply(u, ch)
@@ -267,7 +270,7 @@ func TestUnitInstallIdempotentAndDrift(t *testing.T) {
 			h := h.with(t)
 			tc.drift(h)
 			ch := h.plan(u)
-			if ch.Action != executors.Update {
+			if ch.Action != engine.Update {
 				t.Fatalf("plan after %s drift = %q %v, want update", tc.name, ch.Action, ch.Reasons)
 			}
 			wantReason(t, ch, tc.reason)
@@ -303,12 +306,12 @@ func TestUnitRemovedFromSpec(t *testing.T) {
 	u := h.unit(h.unitContent(0), 30*time.Second)
 	h.install(u)
 
-	rm, err := FromRecordAt(*u.Record(), h.srv.Bus, h.srv.Root)
+	rm, err := FromRecord(*u.Record(), h.srv.Bus, h.srv.Root)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ch := h.plan(rm)
-	if ch.Action != executors.Delete {
+	if ch.Action != engine.Delete {
 		t.Fatalf("plan of a removed unit = %q %v", ch.Action, ch.Reasons)
 	}
 	wantReason(t, ch, "no longer in the spec")
@@ -371,7 +374,7 @@ func TestRestartOncePerRun(t *testing.T) {
 
 	// Restart alone (engine's path for a no-op unit) restarts once.
 	u = h.unit(h.unitContent(15), 30*time.Second)
-	if err := u.Restart(h.ctx, &executors.Change{TriggeredBy: []string{"docker_container.jupyterhub"}}, h.out); err != nil {
+	if err := u.Restart(h.ctx, &engine.Change{TriggeredBy: []string{"docker_container.jupyterhub"}}, h.out); err != nil {
 		t.Fatal(err)
 	}
 	if n := h.waitStarts(n0 + 3); n != n0+3 {
@@ -388,7 +391,7 @@ func TestBrokenImageRolledBack(t *testing.T) {
 	h.writeScript("standin/jupyterhub:broken")
 	u := h.unit(h.unitContent(0), 8*time.Second)
 	start := time.Now()
-	err := u.Restart(h.ctx, &executors.Change{TriggeredBy: []string{"file.start_script"}}, h.out)
+	err := u.Restart(h.ctx, &engine.Change{TriggeredBy: []string{"file.start_script"}}, h.out)
 	t.Logf("failed upgrade and rollback took %s", time.Since(start))
 	if err == nil {
 		t.Fatal("Restart with a broken image succeeded")
@@ -420,7 +423,7 @@ func TestFailingUnitJournalInError(t *testing.T) {
 	h.writeScript("standin/jupyterhub:broken")
 	u, err := NewUnit(UnitConfig{
 		Bus: h.srv.Bus, Root: h.srv.Root, Name: unitName, Content: h.unitContent(0),
-		StartScript: scriptPath, ContainerName: containerName,
+		StartScript: scriptPath, StartScriptAddress: "file.start_script", ContainerName: containerName,
 		HealthAddr: "127.0.0.1:8000", Dial: h.srv.DialContext, HealthTimeout: 5 * time.Second,
 	})
 	if err != nil {
@@ -455,7 +458,7 @@ func TestServiceBootstrap(t *testing.T) {
 				t.Fatal(err)
 			}
 			ch := h.plan(s)
-			if ch.Action != executors.Update {
+			if ch.Action != engine.Update {
 				t.Fatalf("plan of stopped, disabled %s = %q", name, ch.Action)
 			}
 			wantReason(t, ch, "installed but not enabled (UnitFileState=disabled)")
@@ -499,7 +502,7 @@ func BenchmarkPlanConverged(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := u.Apply(ctx, ch, &executors.Output{}); err != nil {
+	if err := u.Apply(ctx, ch, engine.Discard); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()

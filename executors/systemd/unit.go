@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openbis/provision/internal/engine"
+
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 
 	"github.com/openbis/provision/executors"
@@ -53,8 +55,8 @@ type UnitConfig struct {
 	// StartScript is the path (without Root) of the script the unit runs;
 	// rollback restores its previous version (StartScript+".provision-bak").
 	StartScript string
-	// StartScriptAddress is the start script's resource address; default
-	// "file.start_script".
+	// StartScriptAddress is the start script's resource address: a change
+	// of it is what rollback undoes. Required with StartScript.
 	StartScriptAddress string
 	// ContainerName is the container the unit supervises (for messages).
 	ContainerName string
@@ -95,7 +97,7 @@ type Unit struct {
 	triggers []string
 }
 
-var _ executors.Restarter = (*Unit)(nil)
+var _ engine.Restarter = (*Unit)(nil)
 
 // NewUnit checks cfg and returns the resource.
 func NewUnit(cfg UnitConfig) (*Unit, error) {
@@ -105,8 +107,8 @@ func NewUnit(cfg UnitConfig) (*Unit, error) {
 	if cfg.Address == "" {
 		cfg.Address = UnitKind + "." + strings.TrimSuffix(cfg.Name, ".service")
 	}
-	if cfg.StartScriptAddress == "" {
-		cfg.StartScriptAddress = "file.start_script"
+	if cfg.StartScript != "" && cfg.StartScriptAddress == "" {
+		return nil, fmt.Errorf("%s: the start script's resource address is not given", cfg.Address)
 	}
 	if len(cfg.Content) == 0 {
 		return nil, fmt.Errorf("%s: empty unit file content", cfg.Address)
@@ -137,7 +139,7 @@ func NewUnit(cfg UnitConfig) (*Unit, error) {
 	return u, nil
 }
 
-// Address implements executors.Resource.
+// Address implements engine.Resource.
 func (u *Unit) Address() string { return u.cfg.Address }
 
 // Path is where the unit file lives on the host (with Root).
@@ -152,10 +154,10 @@ type unitSteps struct {
 	Restart bool `json:"restart,omitempty"`
 }
 
-// Plan implements executors.Resource. It reports each kind of drift
+// Plan implements engine.Resource. It reports each kind of drift
 // separately: file content (as a diff), mode and owner, a pending
 // daemon-reload, not enabled, not active.
-func (u *Unit) Plan(ctx context.Context) (*executors.Change, error) {
+func (u *Unit) Plan(ctx context.Context) (*engine.Change, error) {
 	file, err := executors.ReadFile(u.Path())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", u.cfg.Address, err)
@@ -174,13 +176,13 @@ func (u *Unit) Plan(ctx context.Context) (*executors.Change, error) {
 
 // diffUnit decides the change from what was read. It is pure so that the
 // decision table is unit-tested without systemd.
-func diffUnit(path string, want []byte, file executors.FileState, p unitProps) *executors.Change {
-	ch := &executors.Change{}
+func diffUnit(path string, want []byte, file executors.FileState, p unitProps) *engine.Change {
+	ch := &engine.Change{}
 	var st unitSteps
 	active := p.ActiveState == "active"
 	switch {
 	case !file.Exists:
-		ch.Action = executors.Create
+		ch.Action = engine.Create
 		ch.Reasons = append(ch.Reasons, "unit file "+path+" missing")
 		ch.Diff = executors.UnifiedDiff(path, nil, want)
 		st.Write = true
@@ -192,12 +194,12 @@ func diffUnit(path string, want []byte, file executors.FileState, p unitProps) *
 	if file.Exists {
 		if file.Mode != unitMode {
 			ch.Reasons = append(ch.Reasons, "unit file mode differs")
-			ch.Fields = append(ch.Fields, executors.Field{Name: "mode", Old: fmt.Sprintf("%#o", file.Mode), New: fmt.Sprintf("%#o", unitMode)})
+			ch.Fields = append(ch.Fields, engine.Field{Name: "mode", Old: fmt.Sprintf("%#o", file.Mode), New: fmt.Sprintf("%#o", unitMode)})
 			st.Write = true
 		}
 		if file.UID != 0 || file.GID != 0 {
 			ch.Reasons = append(ch.Reasons, "unit file owner differs")
-			ch.Fields = append(ch.Fields, executors.Field{Name: "owner", Old: fmt.Sprintf("%d:%d", file.UID, file.GID), New: "0:0"})
+			ch.Fields = append(ch.Fields, engine.Field{Name: "owner", Old: fmt.Sprintf("%d:%d", file.UID, file.GID), New: "0:0"})
 			st.Write = true
 		}
 	}
@@ -209,22 +211,22 @@ func diffUnit(path string, want []byte, file executors.FileState, p unitProps) *
 		if file.Exists {
 			ch.Reasons = append(ch.Reasons, fmt.Sprintf("not enabled (UnitFileState=%s)", orNone(p.UnitFileState)))
 		}
-		ch.Fields = append(ch.Fields, executors.Field{Name: "enabled", Old: orNone(p.UnitFileState), New: "enabled"})
+		ch.Fields = append(ch.Fields, engine.Field{Name: "enabled", Old: orNone(p.UnitFileState), New: "enabled"})
 		st.Enable = true
 	}
 	if !active {
 		if file.Exists {
 			ch.Reasons = append(ch.Reasons, fmt.Sprintf("not active (ActiveState=%s, SubState=%s)", orNone(p.ActiveState), orNone(p.SubState)))
 		}
-		ch.Fields = append(ch.Fields, executors.Field{Name: "active", Old: orNone(p.ActiveState), New: "active"})
+		ch.Fields = append(ch.Fields, engine.Field{Name: "active", Old: orNone(p.ActiveState), New: "active"})
 		st.Start = true
 	} else if st.Write || st.Reload {
 		// The running service was started from the old definition.
 		ch.Reasons = append(ch.Reasons, "restart to run the new unit definition")
 		st.Restart = true
 	}
-	if ch.Action == executors.NoOp && (st != unitSteps{}) {
-		ch.Action = executors.Update
+	if ch.Action == engine.NoOp && (st != unitSteps{}) {
+		ch.Action = engine.Update
 	}
 	ch.Data, _ = json.Marshal(st)
 	ch.Fingerprint = executors.Fingerprint(file.Exists, file.Content, file.Mode, file.UID, file.GID, p)
@@ -238,11 +240,11 @@ func orNone(s string) string {
 	return s
 }
 
-// Apply implements executors.Resource: write the unit file, enable it,
+// Apply implements engine.Resource: write the unit file, enable it,
 // reload systemd once, then start or restart the unit with a health check.
 // A change triggered by upstream resources (ch.TriggeredBy) restarts the
 // unit here too; a Restart call after that in the same run does nothing.
-func (u *Unit) Apply(ctx context.Context, ch *executors.Change, out *executors.Output) error {
+func (u *Unit) Apply(ctx context.Context, ch *engine.Change, out engine.Output) error {
 	var st unitSteps
 	if len(ch.Data) > 0 {
 		if err := json.Unmarshal(ch.Data, &st); err != nil {
@@ -286,10 +288,10 @@ func (u *Unit) Apply(ctx context.Context, ch *executors.Change, out *executors.O
 	return nil
 }
 
-// Restart implements executors.Restarter: restart the unit once, check its
+// Restart implements engine.Restarter: restart the unit once, check its
 // health and roll back on failure. It does nothing when this run already
 // (re)started the unit in Apply.
-func (u *Unit) Restart(ctx context.Context, ch *executors.Change, out *executors.Output) error {
+func (u *Unit) Restart(ctx context.Context, ch *engine.Change, out engine.Output) error {
 	u.triggers = ch.TriggeredBy
 	if u.restarted {
 		out.Progress(u.cfg.Address, "already restarted in this run")
@@ -306,7 +308,7 @@ func (u *Unit) Restart(ctx context.Context, ch *executors.Change, out *executors
 // cycle runs a start or restart job, checks health and, when the new
 // version is not healthy, rolls back to the previous start script (and
 // unit file, when this run wrote it) and makes sure that one is healthy.
-func (u *Unit) cycle(ctx context.Context, conn *sddbus.Conn, verb string, wroteUnit bool, out *executors.Output) error {
+func (u *Unit) cycle(ctx context.Context, conn *sddbus.Conn, verb string, wroteUnit bool, out engine.Output) error {
 	u.restarted = true
 	out.Progress(u.cfg.Address, verb+"ing "+u.cfg.Name)
 	// A unit that hit its start limit refuses to start until reset; the
@@ -339,7 +341,7 @@ func (u *Unit) cycle(ctx context.Context, conn *sddbus.Conn, verb string, wroteU
 }
 
 // checkHealth waits until the unit is active and its probe answers.
-func (u *Unit) checkHealth(ctx context.Context, conn *sddbus.Conn, out *executors.Output) error {
+func (u *Unit) checkHealth(ctx context.Context, conn *sddbus.Conn, out engine.Output) error {
 	if u.probe == nil {
 		p, err := readProps(ctx, conn, u.cfg.Name)
 		if err != nil {
@@ -389,7 +391,7 @@ func (u *Unit) checkHealth(ctx context.Context, conn *sddbus.Conn, out *executor
 // rollback restores the previous start script, and the previous unit file
 // when this run wrote it, from their backups, then restarts and checks the
 // unit. restored names what was put back.
-func (u *Unit) rollback(ctx context.Context, conn *sddbus.Conn, wroteUnit bool, out *executors.Output) (restored []string, err error) {
+func (u *Unit) rollback(ctx context.Context, conn *sddbus.Conn, wroteUnit bool, out engine.Output) (restored []string, err error) {
 	// Only a start script this run replaced is rolled back: an older
 	// backup is some earlier version nobody asked to return to.
 	if u.cfg.StartScript != "" && slices.Contains(u.triggers, u.cfg.StartScriptAddress) {
@@ -454,8 +456,8 @@ type unitRecord struct {
 	ContainerName string `json:"container_name,omitempty"`
 }
 
-// Record implements executors.Resource.
-func (u *Unit) Record() *executors.Record {
+// Record implements engine.Resource.
+func (u *Unit) Record() *engine.Record {
 	data, _ := json.Marshal(unitRecord{Name: u.cfg.Name, StartScript: u.cfg.StartScript, ContainerName: u.cfg.ContainerName})
-	return &executors.Record{Address: u.cfg.Address, Kind: UnitKind, Data: data}
+	return &engine.Record{Address: u.cfg.Address, Kind: UnitKind, Data: data}
 }

@@ -1,4 +1,4 @@
-package plan
+package engine
 
 import (
 	"encoding/json"
@@ -24,17 +24,17 @@ const stateVersion = 2
 type State struct {
 	path    string
 	host    string
-	Version int                                    `json:"version"`
-	Hosts   map[string]map[string]executors.Record `json:"hosts"`
+	Version int                          `json:"version"`
+	Hosts   map[string]map[string]Record `json:"hosts"`
 }
 
 // LoadState reads the state file for the host block host; a missing file
 // is an empty state.
 func LoadState(path, host string) (*State, error) {
-	st := &State{path: path, host: host, Version: stateVersion, Hosts: map[string]map[string]executors.Record{}}
+	st := &State{path: path, host: host, Version: stateVersion, Hosts: map[string]map[string]Record{}}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		st.Hosts[host] = map[string]executors.Record{}
+		st.Hosts[host] = map[string]Record{}
 		return st, nil
 	}
 	if err != nil {
@@ -47,23 +47,23 @@ func LoadState(path, host string) (*State, error) {
 		return nil, fmt.Errorf("read state %s: version %d, this provision understands %d", path, st.Version, stateVersion)
 	}
 	if st.Hosts == nil {
-		st.Hosts = map[string]map[string]executors.Record{}
+		st.Hosts = map[string]map[string]Record{}
 	}
 	if st.Hosts[host] == nil {
-		st.Hosts[host] = map[string]executors.Record{}
+		st.Hosts[host] = map[string]Record{}
 	}
 	return st, nil
 }
 
 // Remember records a resource provision manages.
-func (s *State) Remember(r executors.Record) { s.Hosts[s.host][r.Address] = r }
+func (s *State) Remember(r Record) { s.Hosts[s.host][r.Address] = r }
 
 // Forget drops a deleted resource.
 func (s *State) Forget(addr string) { delete(s.Hosts[s.host], addr) }
 
 // Orphans lists the host's recorded resources the spec no longer has.
-func (s *State) Orphans(inSpec map[string]executors.Resource) []executors.Record {
-	var out []executors.Record
+func (s *State) Orphans(inSpec map[string]Resource) []Record {
+	var out []Record
 	for addr, r := range s.Hosts[s.host] {
 		if _, ok := inSpec[addr]; !ok {
 			out = append(out, r)

@@ -1,4 +1,4 @@
-package plan
+package engine
 
 import (
 	"context"
@@ -19,10 +19,10 @@ const DefaultLockPath = "/run/lock/provision.lock"
 // Lock is a held flock on the lock file.
 type Lock struct{ f *os.File }
 
-// Acquire takes the lock at path. While another provision holds it, wait is
-// called once with that process's pid, then Acquire polls until ctx ends; a
+// AcquireLock takes the lock at path. While another provision holds it, wait is
+// called once with that process's pid, then AcquireLock polls until ctx ends; a
 // lock held by a dead process is released by the kernel, so none goes stale.
-func Acquire(ctx context.Context, path string, wait func(holder string)) (*Lock, error) {
+func AcquireLock(ctx context.Context, path string, wait func(holder string)) (*Lock, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}

@@ -1,10 +1,11 @@
-package plan
+package spec
 
 import (
 	"io/fs"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/openbis/provision/internal/imageref"
 )
 
 // Spec is a decoded, validated deployment: the openBIS host and the
@@ -33,21 +34,23 @@ type Host struct {
 	JupyterHub *JupyterHub
 	Firewall   *Firewall
 	ELNProfile *ELNProfile
-	Files      []*File
+	Files      []*ManagedFile
 }
 
 // JupyterHub is the container, its start script and its systemd unit.
 type JupyterHub struct {
-	ContainerName  string
-	Image          Image
-	OpenBISURL     string
-	Home           string // host dir mounted at /home; "" = image's own
-	Certificates   string // host dir mounted at /vagrant/config/certificates
-	CertificateKey string // file name inside Certificates
-	CertificateCrt string
-	StartScript    string
-	Unit           string
-	HealthTimeout  time.Duration
+	ContainerName string
+	Image         Image
+	OpenBISURL    string
+	// OpenBISURLSensitive: the URL carries a secret (a password in it).
+	OpenBISURLSensitive bool
+	Home                string // host dir mounted at /home; "" = image's own
+	Certificates        string // host dir mounted at /vagrant/config/certificates
+	CertificateKey      string // file name inside Certificates
+	CertificateCrt      string
+	StartScript         string
+	Unit                string
+	HealthTimeout       time.Duration
 	// HealthURL is probed after a (re)start; no answer means roll back.
 	HealthURL string
 	// Addresses the hub API (8081) and proxy API (8001) are published on:
@@ -59,7 +62,7 @@ type JupyterHub struct {
 
 // Image is the JupyterHub image and the one source it comes from.
 type Image struct {
-	Name  string
+	Ref   imageref.Ref
 	Load  string // docker save tar
 	Pull  bool
 	Build *Build
@@ -95,8 +98,8 @@ type ELNProfile struct {
 	Range hcl.Range
 }
 
-// File is any other file rendered onto the host.
-type File struct {
+// ManagedFile is any other file rendered onto the host.
+type ManagedFile struct {
 	Name      string
 	Path      string
 	Content   string

@@ -1,10 +1,11 @@
-package plan
+package engine
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/openbis/provision/executors"
@@ -12,48 +13,32 @@ import (
 
 const planMagic = "provision-plan/v1"
 
-// Saved is a plan written by `plan -out`: the spec and inputs it was made
-// from, and what each resource observed. Applying it re-reads the host and
-// refuses when anything differs, so apply does exactly what was reviewed.
+// Saved is a plan written by `plan -out`: what it was made from (Source,
+// opaque here: the spec file and its inputs) and what each resource
+// observed. Applying it re-reads the host and refuses when anything
+// differs, so apply does exactly what was reviewed.
 type Saved struct {
-	Format   string        `json:"format"`
-	Filename string        `json:"filename"`
-	Spec     []byte        `json:"spec"`
-	Inputs   Inputs        `json:"inputs"`
-	Host     string        `json:"host"`
-	Changes  []savedChange `json:"changes"`
+	Format  string          `json:"format"`
+	Source  json.RawMessage `json:"source"`
+	Host    string          `json:"host"`
+	Changes []savedChange   `json:"changes"`
 }
 
 type savedChange struct {
-	Address     string           `json:"address"`
-	Action      executors.Action `json:"action"`
-	Fingerprint string           `json:"fingerprint"`
-	TriggeredBy []string         `json:"triggered_by,omitempty"`
+	Address     string   `json:"address"`
+	Action      Action   `json:"action"`
+	Fingerprint string   `json:"fingerprint"`
+	TriggeredBy []string `json:"triggered_by,omitempty"`
 }
 
-// Save writes p, made from src with in, to path. The file may hold
-// sensitive variable values, so it is 0600.
-func (p *Plan) Save(path string, src *Source, in Inputs) error {
-	sp := Saved{Format: planMagic, Filename: src.Filename, Spec: src.Bytes, Inputs: in, Host: p.Host}
-	sp.Inputs.Environ = nil
-	for _, kv := range in.Environ {
-		if strings.HasPrefix(kv, EnvPrefix) {
-			sp.Inputs.Environ = append(sp.Inputs.Environ, kv)
-		}
+// Save writes p, made from source, to path. The file may hold sensitive
+// variable values, so it is 0600.
+func (p *Plan) Save(path string, source any) error {
+	src, err := json.Marshal(source)
+	if err != nil {
+		return fmt.Errorf("save plan: %w", err)
 	}
-	for _, fn := range in.VarFiles {
-		if _, ok := sp.Inputs.VarFileSrc[fn]; ok {
-			continue
-		}
-		b, err := os.ReadFile(fn)
-		if err != nil {
-			return fmt.Errorf("save plan: %w", err)
-		}
-		if sp.Inputs.VarFileSrc == nil {
-			sp.Inputs.VarFileSrc = map[string][]byte{}
-		}
-		sp.Inputs.VarFileSrc[fn] = b
-	}
+	sp := Saved{Format: planMagic, Source: src, Host: p.Host}
 	for _, c := range p.Changes {
 		sp.Changes = append(sp.Changes, savedChange{c.Address, c.Action, c.Fingerprint, c.TriggeredBy})
 	}
@@ -103,7 +88,7 @@ func (sp *Saved) Stale(fresh *Plan) []string {
 			diffs = append(diffs, fmt.Sprintf("%s: restart triggers changed", c.Address))
 		}
 	}
-	for _, addr := range sortedKeys(old) {
+	for _, addr := range slices.Sorted(maps.Keys(old)) {
 		diffs = append(diffs, fmt.Sprintf("%s: gone since the plan", addr))
 	}
 	return diffs

@@ -1,7 +1,8 @@
-package plan
+package spec
 
 import (
 	"fmt"
+	"maps"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -34,20 +35,55 @@ type Inputs struct {
 	VarFileSrc map[string][]byte `json:",omitempty"`
 }
 
-// Source is a loaded spec file: its parser (for diagnostic snippets) and
+// File is a loaded spec file: its parser (for diagnostic snippets) and
 // the decoded spec when it decoded without errors.
-type Source struct {
+type File struct {
 	Filename string
 	Bytes    []byte
 	Parser   *hclparse.Parser
 	Spec     *Spec
 }
 
+// Snapshot is what a saved plan keeps of the spec: the file and the
+// inputs it was decoded with, so that apply decodes exactly the same.
+type Snapshot struct {
+	Filename string `json:"filename"`
+	Spec     []byte `json:"spec"`
+	Inputs   Inputs `json:"inputs"`
+}
+
+// Snapshot captures f decoded with in: the provision variables of the
+// environment (nothing else of it) and the contents of the var files.
+func (f *File) Snapshot(in Inputs) (Snapshot, error) {
+	s := Snapshot{Filename: f.Filename, Spec: f.Bytes, Inputs: in}
+	s.Inputs.Environ = nil
+	for _, kv := range in.Environ {
+		if strings.HasPrefix(kv, EnvPrefix) {
+			s.Inputs.Environ = append(s.Inputs.Environ, kv)
+		}
+	}
+	s.Inputs.VarFileSrc = maps.Clone(in.VarFileSrc)
+	for _, fn := range in.VarFiles {
+		if _, ok := s.Inputs.VarFileSrc[fn]; ok {
+			continue
+		}
+		b, err := os.ReadFile(fn)
+		if err != nil {
+			return s, fmt.Errorf("read var file: %w", err)
+		}
+		if s.Inputs.VarFileSrc == nil {
+			s.Inputs.VarFileSrc = map[string][]byte{}
+		}
+		s.Inputs.VarFileSrc[fn] = b
+	}
+	return s, nil
+}
+
 // Load reads and decodes the spec file at filename.
-func Load(filename string, in Inputs) (*Source, hcl.Diagnostics) {
+func Load(filename string, in Inputs) (*File, hcl.Diagnostics) {
 	src, err := os.ReadFile(filename)
 	if err != nil {
-		return &Source{Filename: filename, Parser: hclparse.NewParser()}, hcl.Diagnostics{{
+		return &File{Filename: filename, Parser: hclparse.NewParser()}, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "Cannot read spec file",
 			Detail:   fmt.Sprintf("%s. Check the path given on the command line.", err),
@@ -58,8 +94,8 @@ func Load(filename string, in Inputs) (*Source, hcl.Diagnostics) {
 
 // Decode parses and validates a spec held in memory. Every problem found is
 // returned at once; Spec is set only when there are no errors.
-func Decode(filename string, src []byte, in Inputs) (*Source, hcl.Diagnostics) {
-	s := &Source{Filename: filename, Bytes: src, Parser: hclparse.NewParser()}
+func Decode(filename string, src []byte, in Inputs) (*File, hcl.Diagnostics) {
+	s := &File{Filename: filename, Bytes: src, Parser: hclparse.NewParser()}
 	f, diags := s.Parser.ParseHCL(src, filename)
 	if diags.HasErrors() {
 		return s, diags
@@ -157,6 +193,7 @@ func (d *decoder) variables(blocks []*hcl.Block, in Inputs) cty.Value {
 		def       cty.Value
 		sensitive bool
 		checks    []*hcl.Block
+		bad       bool // its declaration was reported already
 	}
 	decl := map[string]*variable{}
 	schema := &hcl.BodySchema{
@@ -186,9 +223,11 @@ func (d *decoder) variables(blocks []*hcl.Block, in Inputs) cty.Value {
 		if a, ok := c.Attributes["default"]; ok {
 			val, diags := a.Expr.Value(nil)
 			d.diags = append(d.diags, diags...)
+			v.bad = diags.HasErrors()
 			if !diags.HasErrors() {
 				if cv, err := convert.Convert(val, v.typ); err != nil {
 					d.errorf(a.Expr.Range().Ptr(), "Invalid default value", "The default of variable %q does not match its type: %s.", name, err)
+					v.bad = true
 				} else {
 					v.def = cv
 				}
@@ -282,8 +321,13 @@ func (d *decoder) variables(blocks []*hcl.Block, in Inputs) cty.Value {
 		val, ok := given[name]
 		if !ok {
 			if v.def == cty.NilVal {
+				if v.bad {
+					vals[name] = cty.DynamicVal
+					continue
+				}
 				d.errorf(v.block.DefRange.Ptr(), "No value for required variable",
 					"Variable %q has no default: give it with -var %s=VALUE, a -var-file, or %s%s.", name, name, EnvPrefix, name)
+				vals[name] = cty.DynamicVal // reported once, not again where it is used
 				continue
 			}
 			val = v.def
@@ -291,6 +335,7 @@ func (d *decoder) variables(blocks []*hcl.Block, in Inputs) cty.Value {
 		cv, err := convert.Convert(val, v.typ)
 		if err != nil {
 			d.errorf(v.block.DefRange.Ptr(), "Invalid value for variable", "Variable %q must be %s: %s.", name, v.typ.FriendlyName(), err)
+			vals[name] = cty.DynamicVal
 			continue
 		}
 		if v.sensitive {
@@ -408,6 +453,10 @@ func (d *decoder) value(a *hcl.Attribute, want cty.Type) (val cty.Value, sens bo
 	}
 	v, marks := v.UnmarkDeep()
 	_, sens = marks[sensitive]
+	if !v.IsWhollyKnown() {
+		// Unknown: it depends on a value already reported as wrong.
+		return cty.NilVal, sens, false
+	}
 	if v.IsNull() {
 		return v, sens, true
 	}
@@ -423,36 +472,60 @@ func (d *decoder) value(a *hcl.Attribute, want cty.Type) (val cty.Value, sens bo
 // refused: no quoting makes a newline safe in a shell line, a JS statement
 // or a firewalld rule.
 func (d *decoder) str(attrs hcl.Attributes, name, def string) string {
-	s, _ := d.strS(attrs, name, def, false)
+	s, _ := d.checked(attrs, name, def)
 	return s
 }
 
-func (d *decoder) strS(attrs hcl.Attributes, name, def string, multiline bool) (string, bool) {
-	a, ok := attrs[name]
-	if !ok {
-		return def, false
+// checked is str that also reports whether the attribute was given and
+// passed so far, so later checks run on it once and a value already
+// reported is not reported again.
+func (d *decoder) checked(attrs hcl.Attributes, name, def string) (string, bool) {
+	s, ok, _ := d.sensitiveStr(attrs, name, def)
+	return s, ok
+}
+
+// sensitiveStr is checked that also reports whether the value derives
+// from a sensitive variable.
+func (d *decoder) sensitiveStr(attrs hcl.Attributes, name, def string) (s string, ok, sens bool) {
+	a, present := attrs[name]
+	if !present {
+		return def, false, false
 	}
 	v, sens, ok := d.value(a, cty.String)
 	if !ok || v.IsNull() {
-		return def, sens
+		return def, false, sens
+	}
+	s = v.AsString()
+	return s, d.checkSafe(a, s), sens
+}
+
+// text decodes a multi-line string attribute (file content) and whether
+// it is sensitive.
+func (d *decoder) text(attrs hcl.Attributes, name string) (string, bool) {
+	a, ok := attrs[name]
+	if !ok {
+		return "", false
+	}
+	v, sens, ok := d.value(a, cty.String)
+	if !ok || v.IsNull() {
+		return "", sens
 	}
 	s := v.AsString()
-	if !multiline {
-		d.checkSafe(a, s)
-	} else if strings.ContainsRune(s, 0) {
+	if strings.ContainsRune(s, 0) {
 		d.errorf(a.Expr.Range().Ptr(), "Unsafe value", "%s contains a NUL byte, which no file format here can carry.", name)
 	}
 	return s, sens
 }
 
-func (d *decoder) checkSafe(a *hcl.Attribute, s string) {
+func (d *decoder) checkSafe(a *hcl.Attribute, s string) bool {
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f {
 			d.errorf(a.Expr.Range().Ptr(), "Unsafe value",
 				"%s contains the control character %q; values end up in a shell script, a JavaScript file and firewall rules, where it cannot be made safe. Remove it.", a.Name, r)
-			return
+			return false
 		}
 	}
+	return true
 }
 
 func (d *decoder) strList(attrs hcl.Attributes, name string) []string {
@@ -470,8 +543,9 @@ func (d *decoder) strList(attrs hcl.Attributes, name string) []string {
 			d.errorf(a.Expr.Range().Ptr(), "Invalid list element", "%s must not contain null.", name)
 			continue
 		}
-		d.checkSafe(a, e.AsString())
-		out = append(out, e.AsString())
+		if d.checkSafe(a, e.AsString()) {
+			out = append(out, e.AsString())
+		}
 	}
 	return out
 }

@@ -1,36 +1,34 @@
 // Package plan turns a spec into changes and applies them: decoding and
 // validation of the HCL spec, compilation into resources, the plan data
 // type and its renderings, the apply loop, the state file and the lock.
-package plan
+package engine
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/openbis/provision/executors"
 )
 
 // Node is a resource with the addresses it depends on. A pending change of
 // a dependency triggers a Restarter downstream.
 type Node struct {
-	Resource executors.Resource
+	Resource Resource
 	Deps     []string
 }
 
 // Deleter builds, from a state record, a resource whose desired state is
 // absent. One per kind that leaves something behind.
-type Deleter func(executors.Record) (executors.Resource, error)
+type Deleter func(Record) (Resource, error)
 
 // Plan is what apply would do: data, rendered by Text and JSON.
 type Plan struct {
-	Host    string              `json:"host"`
-	Changes []*executors.Change `json:"changes"`
+	Host    string    `json:"host"`
+	Changes []*Change `json:"changes"`
 	// Warnings are host facts found while planning that are not drift.
 	Warnings []string `json:"warnings,omitempty"`
 
-	resources map[string]executors.Resource
+	resources map[string]Resource
 }
 
 // Summary counts the pending changes by kind.
@@ -57,15 +55,15 @@ func (p *Plan) Summary() Summary {
 	var s Summary
 	for _, c := range p.Changes {
 		switch c.Action {
-		case executors.Create:
+		case Create:
 			s.Create++
-		case executors.Update:
+		case Update:
 			s.Update++
-		case executors.Replace:
+		case Replace:
 			s.Replace++
-		case executors.Delete:
+		case Delete:
 			s.Delete++
-		case executors.NoOp:
+		case NoOp:
 			if len(c.TriggeredBy) > 0 {
 				s.Restart++
 			}
@@ -78,7 +76,7 @@ func (p *Plan) Summary() Summary {
 // state file holds that the spec no longer has. Nodes must be ordered so
 // that dependencies come first. All read errors are returned together.
 func Make(ctx context.Context, host string, nodes []Node, st *State, deleters map[string]Deleter) (*Plan, error) {
-	p := &Plan{Host: host, resources: map[string]executors.Resource{}}
+	p := &Plan{Host: host, resources: map[string]Resource{}}
 	pending := map[string]bool{}
 	var errs []error
 	for _, n := range nodes {
@@ -102,11 +100,11 @@ func Make(ctx context.Context, host string, nodes []Node, st *State, deleters ma
 				errs = append(errs, wrap(addr, err))
 				continue
 			}
-			ch = &executors.Change{Action: executors.Update, Deferred: true,
+			ch = &Change{Action: Update, Deferred: true,
 				Reasons: []string{fmt.Sprintf("read once %s is applied (now: %v)", strings.Join(up, ", "), err)}}
 		}
 		ch.Address = addr
-		if _, ok := r.(executors.Restarter); ok {
+		if _, ok := r.(Restarter); ok {
 			for _, dep := range n.Deps {
 				if pending[dep] {
 					ch.TriggeredBy = append(ch.TriggeredBy, dep)
@@ -124,7 +122,7 @@ func Make(ctx context.Context, host string, nodes []Node, st *State, deleters ma
 		}
 		r, err := del(rec)
 		if err == nil {
-			var ch *executors.Change
+			var ch *Change
 			if ch, err = r.Plan(ctx); err == nil {
 				ch.Address = rec.Address
 				p.resources[rec.Address] = r
@@ -145,7 +143,7 @@ func Make(ctx context.Context, host string, nodes []Node, st *State, deleters ma
 // created or changed (only those are ever deleted later); st is saved after
 // every resource, so an interrupted apply leaves a state the next plan
 // continues from. It stops at the first error.
-func (p *Plan) Apply(ctx context.Context, st *State, out *executors.Output) error {
+func (p *Plan) Apply(ctx context.Context, st *State, out Output) error {
 	for _, ch := range p.Changes {
 		if !ch.Pending() {
 			continue
@@ -159,19 +157,19 @@ func (p *Plan) Apply(ctx context.Context, st *State, out *executors.Output) erro
 			fresh.Address, fresh.TriggeredBy = ch.Address, ch.TriggeredBy
 			ch = fresh
 		}
-		if ch.Action != executors.NoOp {
+		if ch.Action != NoOp {
 			out.Progress(ch.Address, ch.Action.Verb()+"…")
 			if err := r.Apply(ctx, ch, out); err != nil {
 				return wrap(ch.Address, err)
 			}
 		}
-		if rs, ok := r.(executors.Restarter); ok && len(ch.TriggeredBy) > 0 {
+		if rs, ok := r.(Restarter); ok && len(ch.TriggeredBy) > 0 {
 			out.Progress(ch.Address, "restarting…")
 			if err := rs.Restart(ctx, ch, out); err != nil {
 				return wrap(ch.Address, err)
 			}
 		}
-		if ch.Action == executors.Delete {
+		if ch.Action == Delete {
 			st.Forget(ch.Address)
 		} else if rec := r.Record(); rec != nil {
 			rec.Address = ch.Address

@@ -1,4 +1,4 @@
-package plan
+package spec
 
 import (
 	"fmt"
@@ -91,6 +91,11 @@ func TestDiagnostics(t *testing.T) {
 host "openbis.example.org" {`, "Duplicate host block", "21:6", Inputs{}},
 		{"missing deployment", `deployment "d" {`, `deploymen "d" {`, "Unsupported block type", "6:1", Inputs{}},
 		{"undefined variable", `communication_port = var.port`, `communication_port = var.prot`, "Unsupported attribute", "9:27", Inputs{}},
+		// The executors' own checks, found at validate time.
+		{"setuid mode", `eln_instance_profile { path = "/opt/openbis/InstanceProfile.js" }`, "file \"x\" {\n    path = \"/x\"\n    content = \"\"\n    mode = \"4755\"\n  }", "Invalid mode", "25:12", Inputs{}},
+		{"CIDR with host bits", `firewall {}`, `firewall { allow_from = ["10.0.0.5/24"] }`, "Invalid source", "19:27", Inputs{}},
+		{"control character in host name", `openbis_host       = "openbis.example.org"`, `openbis_host       = "openbis.example.org\u0001"`, "Unsafe value", "7:24", Inputs{}},
+		{"trailing backslash", `load = "/srv/images/hub.tar"`, "build {\n        from = \"a:1\"\n        dockerfile_lines = [\"RUN x \\\\\"]\n      }", "Invalid build recipe", "17:28", Inputs{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,6 +110,11 @@ host "openbis.example.org" {`, "Duplicate host block", "21:6", Inputs{}},
 			d := find(diags, tt.summary)
 			if d == nil {
 				t.Fatalf("no %q diagnostic; got:\n%s", tt.summary, diags)
+			}
+			// One problem, one diagnostic (a missing block also reports
+			// what it leaves missing).
+			if n := len(diags.Errs()); n != 1 && tt.summary != "Unsupported block type" {
+				t.Errorf("%d diagnostics for one problem:\n%s", n, diags)
 			}
 			if tt.at == "" {
 				return
@@ -223,7 +233,7 @@ host "other.example.org" {
 }
 
 func TestExamplesValidate(t *testing.T) {
-	files, _ := filepath.Glob("../examples/*.hcl")
+	files, _ := filepath.Glob("../../examples/*.hcl")
 	if len(files) < 3 {
 		t.Fatalf("examples: %v", files)
 	}

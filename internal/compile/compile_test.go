@@ -1,28 +1,36 @@
-package plan
+package compile
 
 import (
 	"context"
-	"github.com/openbis/provision/executors/firewalld"
+	"flag"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/openbis/provision/executors/firewalld"
+	"github.com/openbis/provision/executors/systemd"
+	"github.com/openbis/provision/internal/engine"
+	"github.com/openbis/provision/internal/spec"
+	"github.com/openbis/provision/templates"
 )
 
 // testTarget resolves the examples' openBIS host to documentation addresses.
+var update = flag.Bool("update", false, "rewrite golden files")
+
 var testTarget = Target{Resolver: firewalld.StaticResolver{
 	"openbis.example.org": {netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("2001:db8::10")},
 }}
 
 func TestCompileJupyterHubHost(t *testing.T) {
-	src, diags := Load("../examples/offline-tar.hcl", Inputs{})
+	src, diags := spec.Load("../../examples/offline-tar.hcl", spec.Inputs{})
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
 	j := src.Spec.Host("jupyterhub.example.org").JupyterHub
 	j.Certificates = "" // no certificates on this machine
-	c, err := Compile(context.Background(), src.Spec, "jupyterhub.example.org", testTarget)
+	c, err := Host(context.Background(), src.Spec, "jupyterhub.example.org", testTarget)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,8 +60,8 @@ func TestCompileJupyterHubHost(t *testing.T) {
 }
 
 func TestCompileUnknownHost(t *testing.T) {
-	src, _ := Load("../examples/offline-tar.hcl", Inputs{})
-	_, err := Compile(context.Background(), src.Spec, "nope", Target{})
+	src, _ := spec.Load("../../examples/offline-tar.hcl", spec.Inputs{})
+	_, err := Host(context.Background(), src.Spec, "nope", Target{})
 	if err == nil || !strings.Contains(err.Error(), `"jupyterhub.example.org", "openbis.example.org"`) {
 		t.Errorf("err = %v", err)
 	}
@@ -62,11 +70,12 @@ func TestCompileUnknownHost(t *testing.T) {
 // TestStartScriptGolden renders the guide's docker run line from the
 // two-host example.
 func TestStartScriptGolden(t *testing.T) {
-	src, diags := Load("../examples/jupyterhub-openbis.hcl", Inputs{})
+	src, diags := spec.Load("../../examples/jupyterhub-openbis.hcl", spec.Inputs{})
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	b, err := StartScript(src.Spec, src.Spec.Host("jupyterhub-test.example.org").JupyterHub)
+	hub := Container(src.Spec, src.Spec.Host("jupyterhub-test.example.org").JupyterHub)
+	b, err := templates.StartScript{Address: "file.start_script", Container: *hub}.Render()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,18 +85,40 @@ func TestStartScriptGolden(t *testing.T) {
 	}
 	want, _ := os.ReadFile(golden)
 	if string(b) != string(want) {
-		t.Errorf("start script differs (go test ./plan -update):\n%s", b)
+		t.Errorf("start script differs (go test ./internal/compile -update):\n%s", b)
 	}
 }
 
 // TestCompileChecksCertificates: plan-time host checks fail before any
 // change when the certificate files are missing.
 func TestCompileChecksCertificates(t *testing.T) {
-	src, _ := Load("../examples/offline-tar.hcl", Inputs{})
+	src, _ := spec.Load("../../examples/offline-tar.hcl", spec.Inputs{})
 	j := src.Spec.Host("jupyterhub.example.org").JupyterHub
 	j.Certificates = t.TempDir()
-	_, err := Compile(context.Background(), src.Spec, "jupyterhub.example.org", testTarget)
+	_, err := Host(context.Background(), src.Spec, "jupyterhub.example.org", testTarget)
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(j.Certificates, "default.crt")) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestDeletersUseTarget: what left the spec is deleted through the run's
+// target, not the default bus or socket.
+func TestDeletersUseTarget(t *testing.T) {
+	src, _ := spec.Load("../../examples/offline-tar.hcl", spec.Inputs{})
+	src.Spec.Host("jupyterhub.example.org").JupyterHub.Certificates = ""
+	tt := testTarget
+	tt.Bus = "unix:path=/run/target-bus"
+	c, err := Host(context.Background(), src.Spec, "jupyterhub.example.org", tt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rec := engine.Record{Address: "systemd_unit.old", Kind: systemd.UnitKind, Data: []byte(`{"name":"old.service"}`)}
+	r, err := c.Deleters[systemd.UnitKind](rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Plan(context.Background()); err == nil || !strings.Contains(err.Error(), "/run/target-bus") {
+		t.Errorf("deleting a unit did not go through --bus: %v", err)
 	}
 }

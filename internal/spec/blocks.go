@@ -1,9 +1,7 @@
-package plan
+package spec
 
 import (
 	"fmt"
-	"io/fs"
-	"net"
 	"net/netip"
 	"net/url"
 	"path"
@@ -11,17 +9,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/distribution/reference"
 	"github.com/hashicorp/hcl/v2"
-)
-
-// Ports the JupyterHub image listens on itself; the communication port
-// must not take one of them on the host.
-const (
-	HubPort         = 8000
-	ProxyAPIPort    = 8001
-	IntegrationPort = 8002
-	HubAPIPort      = 8081
+	"github.com/openbis/provision/executors/docker"
+	"github.com/openbis/provision/executors/file"
+	"github.com/openbis/provision/executors/firewalld"
+	"github.com/openbis/provision/internal/deploy"
+	"github.com/openbis/provision/internal/imageref"
 )
 
 func attrSchema(required []string, optional ...string) []hcl.AttributeSchema {
@@ -46,17 +39,12 @@ func (d *decoder) deployment(b *hcl.Block) Deployment {
 		[]string{"openbis_host", "jupyterhub_host"}, "communication_port")})
 	dep := Deployment{
 		Name:                b.Labels[0],
-		OpenBISHost:         d.str(c.Attributes, "openbis_host", ""),
-		JupyterHubHost:      d.str(c.Attributes, "jupyterhub_host", ""),
+		OpenBISHost:         d.hostname(c.Attributes, "openbis_host"),
+		JupyterHubHost:      d.hostname(c.Attributes, "jupyterhub_host"),
 		CommunicationPort:   d.integer(c.Attributes, "communication_port", 80),
 		Range:               b.DefRange,
 		OpenBISHostRange:    *rangeOf(c.Attributes, "openbis_host", b.DefRange),
 		JupyterHubHostRange: *rangeOf(c.Attributes, "jupyterhub_host", b.DefRange),
-	}
-	for _, n := range []string{"openbis_host", "jupyterhub_host"} {
-		if a, ok := c.Attributes[n]; ok {
-			d.checkHostname(a, d.str(c.Attributes, n, ""))
-		}
 	}
 	d.checkPort("communication_port", rangeOf(c.Attributes, "communication_port", b.DefRange), dep.CommunicationPort)
 	return dep
@@ -66,22 +54,25 @@ func (d *decoder) checkPort(name string, rng *hcl.Range, p int) {
 	switch {
 	case p < 1 || p > 65535:
 		d.errorf(rng, "Invalid port", "%s is %d; a TCP port is between 1 and 65535.", name, p)
-	case p == HubPort || p == ProxyAPIPort || p == HubAPIPort:
+	case p == deploy.HubPort || p == deploy.ProxyAPIPort || p == deploy.HubAPIPort:
 		d.errorf(rng, "Port clash", "%s %d is also published by the JupyterHub container (8000 hub, 8001 proxy API, 8081 hub API); choose another, e.g. 80 or 8002.", name, p)
 	}
 }
 
-func (d *decoder) checkHostname(a *hcl.Attribute, h string) {
-	if h == "" || len(h) > 253 || strings.Trim(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") != "" ||
-		strings.HasPrefix(h, "-") || strings.HasPrefix(h, ".") || strings.Contains(h, "..") {
-		d.errorf(a.Expr.Range().Ptr(), "Invalid host name", "%s %q is not a DNS host name (letters, digits, '-' and '.').", a.Name, h)
+// hostname decodes a DNS host name, checked as the firewall's resolver
+// will take it.
+func (d *decoder) hostname(attrs hcl.Attributes, name string) string {
+	h, ok := d.checked(attrs, name, "")
+	if ok && !firewalld.ValidHostname(h) {
+		d.errorf(attrs[name].Expr.Range().Ptr(), "Invalid host name", "%s %q is not a DNS host name (letters, digits, '-' and '.').", name, h)
 	}
+	return h
 }
 
 func (d *decoder) absPath(attrs hcl.Attributes, name, def string) string {
-	p := d.str(attrs, name, def)
-	if a, ok := attrs[name]; ok && p != "" && !path.IsAbs(p) {
-		d.errorf(a.Expr.Range().Ptr(), "Relative path", "%s %q must be an absolute path: provision runs from cron and systemd, where the working directory is not yours.", name, p)
+	p, ok := d.checked(attrs, name, def)
+	if ok && p != "" && !path.IsAbs(p) {
+		d.errorf(attrs[name].Expr.Range().Ptr(), "Relative path", "%s %q must be an absolute path: provision runs from cron and systemd, where the working directory is not yours.", name, p)
 	}
 	return p
 }
@@ -133,7 +124,6 @@ func (d *decoder) jupyterhub(b *hcl.Block, dep Deployment) *JupyterHub {
 	a := c.Attributes
 	j := &JupyterHub{
 		ContainerName:   d.str(a, "container_name", "jupyterhub-openbis"),
-		OpenBISURL:      d.str(a, "openbis_url", "https://"+dep.OpenBISHost),
 		Home:            d.absPath(a, "home", ""),
 		Certificates:    d.absPath(a, "certificates", ""),
 		CertificateKey:  d.str(a, "certificate_key", "default.key"),
@@ -143,9 +133,10 @@ func (d *decoder) jupyterhub(b *hcl.Block, dep Deployment) *JupyterHub {
 		HubAPIAddress:   d.str(a, "hub_api_address", "127.0.0.1"),
 		ProxyAPIAddress: d.str(a, "proxy_api_address", "127.0.0.1"),
 		HealthTimeout:   2 * time.Minute,
-		HealthURL:       d.str(a, "health_url", fmt.Sprintf("https://127.0.0.1:%d/", HubPort)),
+		HealthURL:       d.str(a, "health_url", fmt.Sprintf("https://127.0.0.1:%d/", deploy.HubPort)),
 		Range:           b.DefRange,
 	}
+	j.OpenBISURL, _, j.OpenBISURLSensitive = d.sensitiveStr(a, "openbis_url", "https://"+dep.OpenBISHost)
 	if attr, ok := a["container_name"]; ok && !validContainerName(j.ContainerName) {
 		d.errorf(attr.Expr.Range().Ptr(), "Invalid container name", "%q: Docker container names are [a-zA-Z0-9][a-zA-Z0-9_.-]*.", j.ContainerName)
 	}
@@ -159,25 +150,25 @@ func (d *decoder) jupyterhub(b *hcl.Block, dep Deployment) *JupyterHub {
 			d.errorf(attr.Expr.Range().Ptr(), "Invalid health URL", "health_url %q must be an http(s) URL of the hub as seen from this host, e.g. https://127.0.0.1:8000/.", j.HealthURL)
 		}
 	}
-	for _, n := range []string{"certificate_key", "certificate_crt"} {
-		if attr, ok := a[n]; ok {
-			if v := d.str(a, n, ""); v == "" || strings.Contains(v, "/") {
-				d.errorf(attr.Expr.Range().Ptr(), "Invalid file name", "%s is a file name inside the certificates directory, without '/'.", n)
-			}
+	for _, nv := range [][2]string{{"certificate_key", j.CertificateKey}, {"certificate_crt", j.CertificateCrt}} {
+		n, v := nv[0], nv[1]
+		if attr, ok := a[n]; ok && (v == "" || strings.Contains(v, "/")) {
+			d.errorf(attr.Expr.Range().Ptr(), "Invalid file name", "%s is a file name inside the certificates directory, without '/'.", n)
 		}
 	}
 	if attr, ok := a["unit"]; ok && (!strings.HasSuffix(j.Unit, ".service") || strings.ContainsAny(j.Unit, "/ ")) {
 		d.errorf(attr.Expr.Range().Ptr(), "Invalid unit name", "unit %q must be a systemd service name ending in .service.", j.Unit)
 	}
-	for _, n := range []string{"hub_api_address", "proxy_api_address"} {
+	for _, nv := range [][2]string{{"hub_api_address", j.HubAPIAddress}, {"proxy_api_address", j.ProxyAPIAddress}} {
+		n, v := nv[0], nv[1]
 		if attr, ok := a[n]; ok {
-			if _, err := netip.ParseAddr(d.str(a, n, "")); err != nil {
+			if _, err := netip.ParseAddr(v); err != nil {
 				d.errorf(attr.Expr.Range().Ptr(), "Invalid address", "%s must be an IP address to publish on (127.0.0.1 keeps the API on this host; 0.0.0.0 opens it).", n)
 			}
 		}
 	}
-	if attr, ok := a["health_timeout"]; ok {
-		s := d.str(a, "health_timeout", "")
+	if s, ok := d.checked(a, "health_timeout", ""); ok {
+		attr := a["health_timeout"]
 		t, err := time.ParseDuration(s)
 		if err != nil || t <= 0 {
 			d.errorf(attr.Expr.Range().Ptr(), "Invalid duration", "health_timeout %q must be a positive duration such as \"90s\" or \"5m\".", s)
@@ -215,14 +206,11 @@ func (d *decoder) image(b *hcl.Block) Image {
 	})
 	a := c.Attributes
 	img := Image{
-		Name:  d.str(a, "name", ""),
+		Ref:   d.imageRef(a, "name"),
 		Load:  d.absPath(a, "load", ""),
 		Pull:  d.boolean(a, "pull", false),
 		Keep:  d.integer(a, "keep", 1),
 		Range: b.DefRange,
-	}
-	if attr, ok := a["name"]; ok && img.Name != "" {
-		d.checkReference(attr, img.Name)
 	}
 	if attr, ok := a["keep"]; ok && (img.Keep < 0 || img.Keep > 100) {
 		d.errorf(attr.Expr.Range().Ptr(), "Invalid keep", "keep is how many previous images stay for rollback: 0 to 100.")
@@ -259,31 +247,39 @@ func (d *decoder) image(b *hcl.Block) Image {
 	return img
 }
 
-func (d *decoder) checkReference(a *hcl.Attribute, ref string) {
-	if _, err := reference.ParseNormalizedNamed(ref); err != nil {
-		d.errorf(a.Expr.Range().Ptr(), "Invalid image reference", "%q is not a Docker image reference (%s); write e.g. openbis/jupyterhub-openbis-sis-20180405:latest.", ref, err)
+// imageRef parses an image reference once, for every executor.
+func (d *decoder) imageRef(attrs hcl.Attributes, name string) imageref.Ref {
+	s, ok := d.checked(attrs, name, "")
+	if !ok || s == "" {
+		return imageref.Ref{}
 	}
+	r, err := imageref.Parse(s)
+	if err != nil {
+		d.errorf(attrs[name].Expr.Range().Ptr(), "Invalid image reference", "%s; write e.g. openbis/jupyterhub-openbis-sis-20180405:latest.", err)
+	}
+	return r
 }
 
 func (d *decoder) build(b *hcl.Block) *Build {
 	c := d.content(b.Body, &hcl.BodySchema{Attributes: attrSchema([]string{"from"}, "python_packages", "r_packages", "dockerfile_lines")})
 	bd := &Build{
-		From:           d.str(c.Attributes, "from", ""),
+		From:           d.imageRef(c.Attributes, "from").Written,
 		PythonPackages: d.strList(c.Attributes, "python_packages"),
 		RPackages:      d.strList(c.Attributes, "r_packages"),
 		ExtraLines:     d.strList(c.Attributes, "dockerfile_lines"),
 	}
-	if a, ok := c.Attributes["from"]; ok && bd.From != "" {
-		d.checkReference(a, bd.From)
-	}
-	for _, n := range []string{"python_packages", "r_packages"} {
-		a, ok := c.Attributes[n]
-		if !ok {
-			continue
-		}
-		for _, p := range d.strList(c.Attributes, n) {
-			if p == "" || strings.HasPrefix(p, "-") || strings.ContainsAny(p, " \t'\"`$\\;&|<>") {
-				d.errorf(a.Expr.Range().Ptr(), "Invalid package name", "%s entry %q must be a package specifier such as \"prettytable==3.9.0\": no spaces, quotes or leading '-'.", n, p)
+	for _, l := range []struct {
+		name  string
+		items []string
+		check func(string) error
+	}{
+		{"python_packages", bd.PythonPackages, docker.CheckPackage},
+		{"r_packages", bd.RPackages, docker.CheckPackage},
+		{"dockerfile_lines", bd.ExtraLines, docker.CheckLine},
+	} {
+		for _, it := range l.items {
+			if err := l.check(it); err != nil {
+				d.errorf(c.Attributes[l.name].Expr.Range().Ptr(), "Invalid build recipe", "%s: %s.", l.name, err)
 			}
 		}
 	}
@@ -292,38 +288,34 @@ func (d *decoder) build(b *hcl.Block) *Build {
 
 func (d *decoder) firewall(b *hcl.Block) *Firewall {
 	c := d.content(b.Body, &hcl.BodySchema{Attributes: attrSchema(nil, "zone", "allow_from")})
-	f := &Firewall{Zone: d.str(c.Attributes, "zone", "public"), AllowFrom: d.strList(c.Attributes, "allow_from"), Range: b.DefRange}
-	if a, ok := c.Attributes["zone"]; ok && (f.Zone == "" || strings.Trim(f.Zone, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != "") {
-		d.errorf(a.Expr.Range().Ptr(), "Invalid zone", "zone %q: firewalld zone names are letters, digits, '_' and '-'.", f.Zone)
+	f := &Firewall{AllowFrom: d.strList(c.Attributes, "allow_from"), Range: b.DefRange}
+	zone, ok := d.checked(c.Attributes, "zone", "public")
+	if f.Zone = zone; ok {
+		if err := firewalld.CheckZone(zone); err != nil {
+			d.errorf(c.Attributes["zone"].Expr.Range().Ptr(), "Invalid zone", "%s.", err)
+		}
 	}
-	if a, ok := c.Attributes["allow_from"]; ok {
-		for _, s := range f.AllowFrom {
-			if _, err := netip.ParsePrefix(s); err == nil {
-				continue
-			}
-			if _, err := netip.ParseAddr(s); err == nil {
-				continue
-			}
-			d.checkHostname(a, s)
+	for _, s := range f.AllowFrom {
+		if err := firewalld.CheckSource(s); err != nil {
+			d.errorf(c.Attributes["allow_from"].Expr.Range().Ptr(), "Invalid source", "allow_from: %s. Write an address (192.0.2.10), a network (192.0.2.0/24) or a host name.", err)
 		}
 	}
 	return f
 }
 
-func (d *decoder) file(b *hcl.Block) *File {
+func (d *decoder) file(b *hcl.Block) *ManagedFile {
 	c := d.content(b.Body, &hcl.BodySchema{Attributes: attrSchema([]string{"path", "content"}, "mode", "owner", "group", "sensitive")})
-	f := &File{Name: b.Labels[0], Path: d.absPath(c.Attributes, "path", ""), Mode: 0o644, Range: b.DefRange}
-	f.Content, f.Sensitive = d.strS(c.Attributes, "content", "", true)
+	f := &ManagedFile{Name: b.Labels[0], Path: d.absPath(c.Attributes, "path", ""), Mode: 0o644, Range: b.DefRange}
+	f.Content, f.Sensitive = d.text(c.Attributes, "content")
 	f.Sensitive = d.boolean(c.Attributes, "sensitive", f.Sensitive)
 	f.Owner = d.str(c.Attributes, "owner", "root")
 	f.Group = d.str(c.Attributes, "group", "root")
-	if a, ok := c.Attributes["mode"]; ok {
-		s := d.str(c.Attributes, "mode", "")
-		m, err := strconv.ParseUint(s, 8, 32)
-		if err != nil || m > 0o7777 {
-			d.errorf(a.Expr.Range().Ptr(), "Invalid mode", "mode %q must be an octal string such as \"0644\".", s)
+	if s, ok := d.checked(c.Attributes, "mode", ""); ok {
+		m, err := file.ParseMode(s)
+		if err != nil {
+			d.errorf(c.Attributes["mode"].Expr.Range().Ptr(), "Invalid mode", "%s.", err)
 		} else {
-			f.Mode = fs.FileMode(m)
+			f.Mode = m
 		}
 	}
 	return f
@@ -344,16 +336,22 @@ func (d *decoder) checkHosts(s *Spec) {
 		if want.name == "" {
 			continue
 		}
+		if !firewalld.ValidHostname(want.name) {
+			continue // reported as an invalid host name
+		}
 		if s.Host(want.name) == nil {
 			d.errorf(want.rng.Ptr(), "No matching host block", "%q has no host block; add host %q { %s { ... } }. Hosts in this file: %s.",
 				want.name, want.name, want.role, quoteList(s.HostNames()))
 		}
 	}
+	named := func(name string) bool { return firewalld.ValidHostname(name) && s.Host(name) != nil }
 	for _, h := range s.Hosts {
-		if h.JupyterHub != nil && h.Name != dep.JupyterHubHost {
+		// A deployment name without a block is reported above; a block
+		// for it elsewhere is the same mistake.
+		if h.JupyterHub != nil && h.Name != dep.JupyterHubHost && named(dep.JupyterHubHost) {
 			d.errorf(h.JupyterHub.Range.Ptr(), "JupyterHub on the wrong host", "deployment.jupyterhub_host is %q, but host %q has the jupyterhub block; the ELN would point to the other host.", dep.JupyterHubHost, h.Name)
 		}
-		if h.ELNProfile != nil && h.Name != dep.OpenBISHost {
+		if h.ELNProfile != nil && h.Name != dep.OpenBISHost && named(dep.OpenBISHost) {
 			d.errorf(h.ELNProfile.Range.Ptr(), "ELN profile on the wrong host", "deployment.openbis_host is %q, but host %q has the eln_instance_profile block.", dep.OpenBISHost, h.Name)
 		}
 	}
@@ -368,12 +366,4 @@ func quoteList(names []string) string {
 		q[i] = strconv.Quote(n)
 	}
 	return strings.Join(q, ", ")
-}
-
-// IsIP reports whether s is an address or CIDR rather than a host name.
-func IsIP(s string) bool {
-	if _, err := netip.ParsePrefix(s); err == nil {
-		return true
-	}
-	return net.ParseIP(s) != nil
 }
