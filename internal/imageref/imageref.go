@@ -62,6 +62,5 @@ func (r Ref) Tagged() string {
 	return r.Repo + ":" + r.Tag
 }
 
-
 // String is the reference as written.
 func (r Ref) String() string { return r.Written }

@@ -38,4 +38,3 @@ func TestParse(t *testing.T) {
 		})
 	}
 }
-
