@@ -109,16 +109,23 @@ func New(ctx context.Context) (*Lab, error) {
 		{"addr", "add", serverNet6 + "1/64", "dev", bridge, "nodad"},
 		{"link", "set", bridge, "up"},
 	}
-	for _, s := range steps {
+	for i, s := range steps {
 		if err := ipIn(ctx, rpath, s...); err != nil {
 			return l, fmt.Errorf("set up router: %w", err)
 		}
-	}
-	// Forwarding in the router's namespace only: /proc/sys/net shows the
-	// namespace of the process that opens it.
-	if err := run(ctx, "nsenter", "--net="+rpath, "sh", "-c",
-		"echo 1 >/proc/sys/net/ipv4/ip_forward && echo 1 >/proc/sys/net/ipv6/conf/all/forwarding"); err != nil {
-		return l, fmt.Errorf("enable forwarding in the router: %w", err)
+		if i > 0 {
+			continue
+		}
+		// Forwarding in the router's namespace only: /proc/sys/net shows
+		// the network namespace of the thread that opens it.
+		err := sysctl(rpath, map[string]string{
+			"net/ipv4/ip_forward":                     "1",
+			"net/ipv6/conf/all/forwarding":            "1",
+			"net/ipv6/conf/" + bridge + "/accept_dad": "0",
+		})
+		if err != nil {
+			return l, fmt.Errorf("enable forwarding in the router: %w", err)
+		}
 	}
 	return l, nil
 }
@@ -158,6 +165,9 @@ func (l *Lab) AddServer(ctx context.Context, name string, pid int) (*Member, err
 	rIf := "s" + strconv.Itoa(i)
 	rpath := l.Router()
 	if err := ipIn(ctx, rpath, "link", "add", rIf, "type", "veth", "peer", "name", MemberIf, "netns", path); err != nil {
+		return nil, fmt.Errorf("add server %s: %w", name, err)
+	}
+	if err := noDAD(rpath, rIf); err != nil {
 		return nil, fmt.Errorf("add server %s: %w", name, err)
 	}
 	if err := ipIn(ctx, rpath, "link", "set", rIf, "master", bridge, "up"); err != nil {
@@ -203,7 +213,12 @@ func (l *Lab) AddUser(ctx context.Context, name string) (*Member, error) {
 		{"addr", "add", fmt.Sprintf("%s/%d", m.Router6, m.Prefix6), "dev", rIf, "nodad"},
 		{"link", "set", rIf, "up"},
 	}
-	for _, s := range steps {
+	for i, s := range steps {
+		if i == len(steps)-1 {
+			if err := noDAD(rpath, rIf); err != nil {
+				return nil, fmt.Errorf("add user %s: %w", name, err)
+			}
+		}
 		if err := ipIn(ctx, rpath, s...); err != nil {
 			return nil, fmt.Errorf("add user %s: %w", name, err)
 		}
@@ -225,12 +240,34 @@ func (l *Lab) configure(ctx context.Context, m *Member) error {
 		{"route", "replace", "default", "via", m.Router, "dev", MemberIf},
 		{"-6", "route", "replace", "default", "via", m.Router6, "dev", MemberIf},
 	}
+	if err := noDAD(m.Path, MemberIf); err != nil {
+		return err
+	}
 	for _, s := range steps {
 		if err := ipIn(ctx, m.Path, s...); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// noDAD turns duplicate address detection off on one interface, before it
+// comes up: otherwise its link-local address stays tentative for a second
+// or two and the first IPv6 connections wait for neighbour discovery.
+func noDAD(path, dev string) error {
+	return sysctl(path, map[string]string{"net/ipv6/conf/" + dev + "/accept_dad": "0"})
+}
+
+// sysctl writes /proc/sys/KEY = value inside the network namespace at path.
+func sysctl(path string, kv map[string]string) error {
+	return Do(path, func() error {
+		for k, v := range kv {
+			if err := os.WriteFile("/proc/sys/"+k, []byte(v), 0o644); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // reserve checks that name is new; l.mu must be held.

@@ -5,8 +5,10 @@ package netlab_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +69,11 @@ func checkReach(t *testing.T, ctx context.Context, hops []hop) {
 			name     string
 			to, from string
 		}{{"ipv4", h.to.Addr, h.from.Addr}, {"ipv6", h.to.Addr6, h.from.Addr6}} {
+			start := time.Now()
 			name, src, err := ask(ctx, h.from, fam.to)
+			if d := time.Since(start); d > 500*time.Millisecond {
+				t.Logf("%s → %s over %s took %s", h.from.Name, h.to.Name, fam.name, d)
+			}
 			if err != nil {
 				t.Errorf("%s → %s over %s (%s): %v", h.from.Name, h.to.Name, fam.name, fam.to, err)
 				continue
@@ -106,10 +112,24 @@ func getent(t *testing.T, out []byte, err error, name, want string) {
 	}
 }
 
+// rootForwarding reads this machine's forwarding switches.
+func rootForwarding(t *testing.T) string {
+	var s string
+	for _, k := range []string{"ipv4/ip_forward", "ipv6/conf/all/forwarding"} {
+		b, err := os.ReadFile("/proc/sys/net/" + k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s += strings.TrimSpace(string(b))
+	}
+	return s
+}
+
 // TestUsers routes between user namespaces only: no fresh server needed.
 func TestUsers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	forward := rootForwarding(t)
 	start := time.Now()
 	lab, err := netlab.New(ctx)
 	defer func() {
@@ -117,6 +137,17 @@ func TestUsers(t *testing.T) {
 			t.Errorf("close: %v", err)
 		}
 		checkGone(t, lab)
+	}()
+	defer func() {
+		// This machine's own namespace is never configured.
+		if got := rootForwarding(t); got != forward {
+			t.Errorf("forwarding in this machine's namespace changed from %q to %q", forward, got)
+		}
+		for _, dev := range []string{netlab.MemberIf, "br0"} {
+			if _, err := net.InterfaceByName(dev); err == nil {
+				t.Errorf("interface %s in this machine's namespace", dev)
+			}
+		}
 	}()
 	if err != nil {
 		t.Fatal(err)
@@ -233,4 +264,59 @@ func TestServersAndUsers(t *testing.T) {
 	getent(t, out, err, "openbis.example", openbis.Addr)
 	out, err = srv[1].Exec(ctx, "getent", "ahostsv4", "localhost")
 	getent(t, out, err, "localhost", "127.0.0.1")
+}
+
+// TestReapsLabOfKilledTest makes a lab in a child test process, kills it
+// with SIGKILL (no cleanup runs, as with go test -timeout) and checks that
+// the next New deletes the orphaned namespaces and /etc/netns directories.
+func TestReapsLabOfKilledTest(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if os.Getenv("NETLAB_ORPHAN_CHILD") == "1" {
+		lab, err := netlab.New(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := lab.AddUser(ctx, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		if err := lab.SetHosts(lab.Hosts()); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("LAB %s\n", lab.ID)
+		time.Sleep(time.Minute) // killed before this ends
+		return
+	}
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestReapsLabOfKilledTest$")
+	cmd.Env = append(os.Environ(), "NETLAB_ORPHAN_CHILD=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "LAB "); ok {
+			id = rest
+			break
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if id == "" {
+		t.Fatal("child made no lab")
+	}
+	orphan := &netlab.Lab{ID: id}
+	if _, err := os.Stat("/etc/netns/provision-lab-" + id + "-alice/hosts"); err != nil {
+		t.Fatalf("child's hosts file missing before the reap: %v", err)
+	}
+	lab, err := netlab.New(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	checkGone(t, orphan)
 }
