@@ -8,8 +8,25 @@
 # libpam-systemd is listed because debootstrap cannot resolve polkitd's
 # virtual dependency on default-logind by itself.
 #
+# The Debian mirror is DEBIAN_MIRROR or, by default, the one this machine's
+# apt already uses: the first non-security URIs: line of
+# /etc/apt/sources.list.d/*.sources, else the first deb line of
+# /etc/apt/sources.list. No mirror host is written into the repository.
+#
 # Usage: build-rootfs.sh [CACHE_DIR]   (default /var/cache/provision-test/rootfs-bookworm)
 set -eu
+
+mirror=${DEBIAN_MIRROR:-}
+if [ -z "$mirror" ]; then
+	mirror=$(sed -En 's/^URIs:[[:space:]]*([^[:space:]]+).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v -- '-security' | head -n 1)
+fi
+if [ -z "$mirror" ] && [ -r /etc/apt/sources.list ]; then
+	mirror=$(sed -En 's/^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+).*/\2/p' /etc/apt/sources.list | grep -v -- '-security' | head -n 1)
+fi
+if [ -z "$mirror" ]; then
+	echo "build-rootfs.sh: no Debian mirror in this machine's apt sources; set DEBIAN_MIRROR" >&2
+	exit 1
+fi
 
 dest=${1:-/var/cache/provision-test/rootfs-bookworm}
 parent=$(dirname "$dest")
@@ -27,7 +44,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 debootstrap --variant=minbase \
 	--include=systemd,systemd-sysv,libpam-systemd,dbus,firewalld,nftables,iptables,docker.io,iproute2,curl,ca-certificates,busybox-static \
-	bookworm "$tmp" "${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+	bookworm "$tmp" "$mirror"
 
 # A fresh server: no root password prompt, a known hostname, no apt cache.
 echo freshserver >"$tmp/etc/hostname"
