@@ -25,6 +25,9 @@ deployment "jupyterhub-demo" {
   openbis_host       = "openbis.demo.internal"
   jupyterhub_host    = "jupyterhub.demo.internal"
   communication_port = 8002
+  # The stand-in serves plain HTTP on the container's 8000, published as
+  # is; a real deployment keeps the default 443 (https://HOST/).
+  hub_port = 8000
 }
 
 host "jupyterhub.demo.internal" {
@@ -39,11 +42,9 @@ host "jupyterhub.demo.internal" {
     health_url     = "http://127.0.0.1:8000/"
     health_timeout = var.health_timeout
   }
-  firewall {
-    zone = "public"
-    # The openBIS server's address (TEST-NET-1: the demo has no real one).
-    allow_from = ["192.0.2.10"]
-  }
+  # The users' browsers call the hub and the communication port; with no
+  # users_from they may come from anywhere.
+  firewall { zone = "public" }
 }
 
 host "openbis.demo.internal" {

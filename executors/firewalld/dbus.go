@@ -175,6 +175,9 @@ type Conn struct {
 // bus), dialled when first used.
 func NewConn(bus string) *Conn { return &Conn{bus: bus} }
 
+// Bus is the address the connection dials.
+func (s *Conn) Bus() string { return s.bus }
+
 // client dials on first use. A failure is not kept: firewalld may be
 // started later in the same apply.
 func (s *Conn) client(ctx context.Context) (*client, error) {

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/openbis/provision/internal/render"
 	"io"
 	"net/http"
 	"os"
@@ -14,6 +13,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openbis/provision/internal/deploy"
+	"github.com/openbis/provision/internal/imageref"
+	"github.com/openbis/provision/internal/render"
 
 	"github.com/openbis/provision/internal/engine"
 
@@ -71,17 +74,14 @@ func newHost(t *testing.T) *host {
 // does (keeping the previous version as the backup rollback restores).
 func (h *host) writeScript(image string) {
 	h.t.Helper()
-	type env struct{ Name, Value string }
-	content, err := templates.Render("start.sh.tmpl", map[string]any{
-		"Address":       "file.start_script",
-		"ContainerName": containerName,
-		"Deployment":    "test",
-		"Env":           []env{{"OPENBIS_URL", "https://openbis.example.org"}, {"JUPYTERHUB_PORT", "8000"}},
-		"Ports":         []string{"8000:8000"},
-		"Volumes":       []string{},
-		"Image":         image,
-		"Command":       freshserver.StartCommand,
-	})
+	content, err := templates.StartScript{Address: "file.start_script", Container: deploy.Container{
+		Name:       containerName,
+		Deployment: "test",
+		Env:        []deploy.Env{{Name: "OPENBIS_URL", Value: "https://openbis.example.org"}, {Name: "JUPYTERHUB_PORT", Value: "8000"}},
+		Ports:      []deploy.Port{{HostPort: 8000, ContainerPort: 8000}},
+		Image:      imageref.Ref{Written: image},
+		Command:    freshserver.StartCommand,
+	}}.Render()
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -92,7 +94,7 @@ func Host(ctx context.Context, s *spec.Spec, host string, t Target) (*Compiled, 
 		// The firewall comes first: docker registers its zone with a
 		// running firewalld when it starts.
 		if f := h.Firewall; f != nil {
-			if err := c.firewall(ctx, dep, f, hub, t); err != nil {
+			if err := c.firewall(ctx, f, hub, t); err != nil {
 				c.errs = append(c.errs, err)
 			}
 		}
@@ -101,11 +103,8 @@ func Host(ctx context.Context, s *spec.Spec, host string, t Target) (*Compiled, 
 		}
 	}
 	if e := h.ELNProfile; e != nil {
-		r, err := elnprofile.New(elnprofile.Config{
-			Path:                e.Path,
-			IntegrationEndpoint: fmt.Sprintf("https://%s:%d", dep.JupyterHubHost, dep.CommunicationPort),
-			JupyterEndpoint:     fmt.Sprintf("https://%s/", dep.JupyterHubHost),
-		})
+		integration, hub := Endpoints(dep)
+		r, err := elnprofile.New(elnprofile.Config{Path: e.Path, IntegrationEndpoint: integration, JupyterEndpoint: hub})
 		if err != nil {
 			return nil, err
 		}
@@ -132,54 +131,125 @@ func (c *Compiled) add(r engine.Resource, deps ...string) {
 	c.Nodes = append(c.Nodes, engine.Node{Resource: r, Deps: deps})
 }
 
-// firewall opens the communication port to the openBIS addresses only, in
-// a way that holds for Docker-published ports (see executors/firewalld):
-// the guide's rich rule per address, a rich rule for the hub's port, raw
-// PREROUTING guards before Docker's DNAT, and a guard for the ports
-// published on loopback.
-func (c *Compiled) firewall(ctx context.Context, dep spec.Deployment, fw *spec.Firewall, hub *deploy.Container, t Target) error {
+// firewall admits the ELN's real callers, the users' browsers (see "Who
+// calls whom" in the README), to the hub port and the communication port,
+// in a way that holds for Docker-published ports (see executors/firewalld):
+// a rich rule for each, raw PREROUTING guards before Docker's DNAT where a
+// port is restricted to some sources, and a guard for the ports published
+// on loopback.
+func (c *Compiled) firewall(ctx context.Context, fw *spec.Firewall, hub *deploy.Container, t Target) error {
 	svc, err := systemd.NewService(systemd.ServiceConfig{Bus: t.Bus, Name: "firewalld.service", Package: "firewalld"})
 	if err != nil {
 		return err
 	}
 	c.add(svc)
-	from := fw.AllowFrom
-	if len(from) == 0 {
-		from = []string{dep.OpenBISHost}
-	}
-	sources, err := firewalld.Resolve(ctx, from, t.Resolver)
+	users, err := resolve(ctx, fw.UsersFrom, t.Resolver)
 	if err != nil {
-		return fmt.Errorf("firewall: %w", err)
+		return fmt.Errorf("firewall: users_from: %w", err)
 	}
-	comm := hub.Published(deploy.IntegrationPort)
-	hubPort := hub.Published(deploy.HubPort)
-	base := fmt.Sprintf("openbis_%d", comm)
-	conn := c.fw
-	rules, err := firewalld.RulesFor(base, conn, fw.Zone, sources, comm, "tcp")
-	if err != nil {
-		return err
+	comm := users
+	if len(fw.AllowFrom) > 0 {
+		if comm, err = resolve(ctx, fw.AllowFrom, t.Resolver); err != nil {
+			return fmt.Errorf("firewall: allow_from: %w", err)
+		}
+		if !covers(comm, users) {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("firewall: allow_from admits only %s to the communication port %d, but the ELN's users' browsers (%s) call it to create notebooks: they will not be able to. Leave allow_from out, or add the users' networks to it.",
+				sourceList(comm), hub.Published(deploy.IntegrationPort), sourceList(users)))
+		}
 	}
-	for _, r := range rules {
-		c.add(r, svc.Address())
+	for _, p := range []struct {
+		base    string
+		port    int
+		sources []netip.Prefix
+	}{
+		{"hub", hub.Published(deploy.HubPort), users},
+		{"comm", hub.Published(deploy.IntegrationPort), comm},
+	} {
+		if err := c.admit(fmt.Sprintf("%s_%d", p.base, p.port), p.port, fw.Zone, p.sources, svc.Address()); err != nil {
+			return err
+		}
 	}
-	open, err := firewalld.NewRule(firewalld.RuleConfig{Name: fmt.Sprintf("jupyterhub_%d", hubPort), Bus: t.Bus, Conn: conn, Zone: fw.Zone, Port: hubPort})
-	if err != nil {
-		return err
-	}
-	c.add(open, svc.Address())
-	guards, err := firewalld.PortGuard(base, conn, comm, "tcp", sources)
-	if err != nil {
-		return err
-	}
-	for _, g := range guards {
-		c.add(g, svc.Address())
-	}
-	lo, err := firewalld.LoopbackGuard("loopback_guard", conn)
+	lo, err := firewalld.LoopbackGuard("loopback_guard", c.fw)
 	if err != nil {
 		return err
 	}
 	c.add(lo, svc.Address())
 	return nil
+}
+
+// admit opens port to sources (nil: anywhere) and to no one else.
+func (c *Compiled) admit(base string, port int, zone string, sources []netip.Prefix, after string) error {
+	if sources == nil {
+		r, err := firewalld.NewRule(firewalld.RuleConfig{Name: base, Bus: c.fw.Bus(), Conn: c.fw, Zone: zone, Port: port})
+		if err != nil {
+			return err
+		}
+		c.add(r, after)
+		return nil
+	}
+	rules, err := firewalld.RulesFor(base, c.fw, zone, sources, port, "tcp")
+	if err != nil {
+		return err
+	}
+	for _, r := range rules {
+		c.add(r, after)
+	}
+	guards, err := firewalld.PortGuard(base, c.fw, port, "tcp", sources)
+	if err != nil {
+		return err
+	}
+	for _, g := range guards {
+		c.add(g, after)
+	}
+	return nil
+}
+
+// resolve turns source entries into prefixes; no entries means anywhere
+// (nil).
+func resolve(ctx context.Context, entries []string, r firewalld.Resolver) ([]netip.Prefix, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	return firewalld.Resolve(ctx, entries, r)
+}
+
+// covers reports whether every address in want (nil: anywhere) is in have.
+func covers(have, want []netip.Prefix) bool {
+	if have == nil {
+		return true
+	}
+	if want == nil {
+		return false
+	}
+	for _, w := range want {
+		if !slices.ContainsFunc(have, func(h netip.Prefix) bool { return h.Bits() <= w.Bits() && h.Contains(w.Addr()) }) {
+			return false
+		}
+	}
+	return true
+}
+
+func sourceList(ps []netip.Prefix) string {
+	if ps == nil {
+		return "anywhere"
+	}
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = firewalld.SourceString(p)
+	}
+	return strings.Join(s, ", ")
+}
+
+// Endpoints are the two URLs the ELN's InstanceProfile.js carries, derived
+// from the deployment: the browser POSTs to the integration service (no
+// path) and opens the hub (ending in "/"; no port when it is 443).
+func Endpoints(dep spec.Deployment) (integration, hub string) {
+	integration = fmt.Sprintf("https://%s:%d", dep.JupyterHubHost, dep.CommunicationPort)
+	hub = fmt.Sprintf("https://%s/", dep.JupyterHubHost)
+	if dep.HubPort != 443 {
+		hub = fmt.Sprintf("https://%s:%d/", dep.JupyterHubHost, dep.HubPort)
+	}
+	return integration, hub
 }
 
 func (c *Compiled) jupyterhub(s *spec.Spec, j *spec.JupyterHub, hub *deploy.Container, t Target) error {
@@ -267,11 +337,12 @@ func Container(s *spec.Spec, j *spec.JupyterHub) *deploy.Container {
 			{Name: "CERTIFICATE_KEY", Value: deploy.CertDir + "/" + j.CertificateKey},
 			{Name: "CERTIFICATE_CRT", Value: deploy.CertDir + "/" + j.CertificateCrt},
 		},
-		// The hub on every address, the communication port for the
-		// firewall to restrict, and the two API ports where the spec says
-		// (loopback by default: nothing outside needs them).
+		// The hub and the communication port on every address, for the
+		// users' browsers (the firewall admits whom the spec says), and
+		// the two API ports where the spec says (loopback by default:
+		// nothing outside needs them).
 		Ports: []deploy.Port{
-			{HostPort: deploy.HubPort, ContainerPort: deploy.HubPort},
+			{HostPort: s.Deployment.HubPort, ContainerPort: deploy.HubPort},
 			{HostIP: j.HubAPIAddress, HostPort: deploy.HubAPIPort, ContainerPort: deploy.HubAPIPort},
 			{HostIP: j.ProxyAPIAddress, HostPort: deploy.ProxyAPIPort, ContainerPort: deploy.ProxyAPIPort},
 			{HostPort: s.Deployment.CommunicationPort, ContainerPort: deploy.IntegrationPort},

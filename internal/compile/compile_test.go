@@ -1,6 +1,7 @@
 package compile
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"net/netip"
@@ -23,30 +24,13 @@ var testTarget = Target{Resolver: firewalld.StaticResolver{
 	"openbis.example.org": {netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("2001:db8::10")},
 }}
 
+// TestCompileJupyterHubHost: the resources of the JupyterHub host, and
+// the firewall derived from who calls whom, for the default (users from
+// anywhere), users restricted to a network, and the guide's restriction
+// of the communication port to the openBIS host.
 func TestCompileJupyterHubHost(t *testing.T) {
-	src, diags := spec.Load("../../examples/offline-tar.hcl", spec.Inputs{})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	j := src.Spec.Host("jupyterhub.example.org").JupyterHub
-	j.Certificates = "" // no certificates on this machine
-	c, err := Host(context.Background(), src.Spec, "jupyterhub.example.org", testTarget)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, n := range c.Nodes {
-		got = append(got, n.Resource.Address()+"<"+strings.Join(n.Deps, ",")+">")
-	}
-	want := []string{
-		"systemd_service.firewalld<>",
-		"firewalld_rich_rule.openbis_8002_192_0_2_10<systemd_service.firewalld>",
-		"firewalld_rich_rule.openbis_8002_2001_db8__10<systemd_service.firewalld>",
-		"firewalld_rich_rule.jupyterhub_8000<systemd_service.firewalld>",
-		"firewalld_direct_rule.openbis_8002_allow_192_0_2_10<systemd_service.firewalld>",
-		"firewalld_direct_rule.openbis_8002_allow_2001_db8__10<systemd_service.firewalld>",
-		"firewalld_direct_rule.openbis_8002_drop_ipv4<systemd_service.firewalld>",
-		"firewalld_direct_rule.openbis_8002_drop_ipv6<systemd_service.firewalld>",
+	head := []string{"systemd_service.firewalld<>"}
+	tail := []string{
 		"firewalld_direct_rule.loopback_guard<systemd_service.firewalld>",
 		"systemd_service.docker<>",
 		"docker_image.jupyterhub<systemd_service.docker>",
@@ -54,8 +38,79 @@ func TestCompileJupyterHubHost(t *testing.T) {
 		"docker_container.jupyterhub<systemd_service.docker,docker_image.jupyterhub>",
 		"systemd_unit.jupyterhub<systemd_service.docker,docker_image.jupyterhub,file.start_script,docker_container.jupyterhub>",
 	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("nodes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	fw := func(rules ...string) []string {
+		var out []string
+		for _, r := range rules {
+			out = append(out, r+"<systemd_service.firewalld>")
+		}
+		return append(append(append([]string{}, head...), out...), tail...)
+	}
+	for _, tt := range []struct {
+		name, firewall string
+		want           []string
+		warning        string
+	}{
+		{"users anywhere", `firewall {}`, fw("firewalld_rich_rule.hub_443", "firewalld_rich_rule.comm_8002"), ""},
+		{"users on a network", `firewall { users_from = ["198.51.100.0/24"] }`, fw(
+			"firewalld_rich_rule.hub_443_198_51_100_0_24",
+			"firewalld_direct_rule.hub_443_allow_198_51_100_0_24",
+			"firewalld_direct_rule.hub_443_drop_ipv4",
+			"firewalld_direct_rule.hub_443_drop_ipv6",
+			"firewalld_rich_rule.comm_8002_198_51_100_0_24",
+			"firewalld_direct_rule.comm_8002_allow_198_51_100_0_24",
+			"firewalld_direct_rule.comm_8002_drop_ipv4",
+			"firewalld_direct_rule.comm_8002_drop_ipv6"), ""},
+		{"the guide's rule", `firewall { allow_from = ["openbis.example.org"] }`, fw(
+			"firewalld_rich_rule.hub_443",
+			"firewalld_rich_rule.comm_8002_192_0_2_10",
+			"firewalld_rich_rule.comm_8002_2001_db8__10",
+			"firewalld_direct_rule.comm_8002_allow_192_0_2_10",
+			"firewalld_direct_rule.comm_8002_allow_2001_db8__10",
+			"firewalld_direct_rule.comm_8002_drop_ipv4",
+			"firewalld_direct_rule.comm_8002_drop_ipv6"), "will not be able to"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := os.ReadFile("../../examples/offline-tar.hcl")
+			if err != nil {
+				t.Fatal(err)
+			}
+			src, diags := spec.Decode("offline-tar.hcl", bytes.Replace(b, []byte("firewall {}"), []byte(tt.firewall), 1), spec.Inputs{})
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			src.Spec.Host("jupyterhub.example.org").JupyterHub.Certificates = "" // no certificates on this machine
+			c, err := Host(context.Background(), src.Spec, "jupyterhub.example.org", testTarget)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			var got []string
+			for _, n := range c.Nodes {
+				got = append(got, n.Resource.Address()+"<"+strings.Join(n.Deps, ",")+">")
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("nodes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+			warnings := strings.Join(c.Warnings, "\n")
+			if tt.warning == "" && warnings != "" || !strings.Contains(warnings, tt.warning) {
+				t.Errorf("warnings %q, want %q", warnings, tt.warning)
+			}
+		})
+	}
+}
+
+func TestEndpoints(t *testing.T) {
+	for _, tt := range []struct {
+		hub, comm         int
+		integration, open string
+	}{
+		{443, 8002, "https://hub.example.org:8002", "https://hub.example.org/"},
+		{8000, 80, "https://hub.example.org:80", "https://hub.example.org:8000/"},
+	} {
+		i, o := Endpoints(spec.Deployment{JupyterHubHost: "hub.example.org", HubPort: tt.hub, CommunicationPort: tt.comm})
+		if i != tt.integration || o != tt.open {
+			t.Errorf("hub %d, comm %d: %s %s, want %s %s", tt.hub, tt.comm, i, o, tt.integration, tt.open)
+		}
 	}
 }
 

@@ -36,17 +36,27 @@ func (d *decoder) content(body hcl.Body, s *hcl.BodySchema) *hcl.BodyContent {
 
 func (d *decoder) deployment(b *hcl.Block) Deployment {
 	c := d.content(b.Body, &hcl.BodySchema{Attributes: attrSchema(
-		[]string{"openbis_host", "jupyterhub_host"}, "communication_port")})
+		[]string{"openbis_host", "jupyterhub_host"}, "communication_port", "hub_port")})
 	dep := Deployment{
 		Name:                b.Labels[0],
 		OpenBISHost:         d.hostname(c.Attributes, "openbis_host"),
 		JupyterHubHost:      d.hostname(c.Attributes, "jupyterhub_host"),
 		CommunicationPort:   d.integer(c.Attributes, "communication_port", 80),
+		HubPort:             d.integer(c.Attributes, "hub_port", 443),
 		Range:               b.DefRange,
 		OpenBISHostRange:    *rangeOf(c.Attributes, "openbis_host", b.DefRange),
 		JupyterHubHostRange: *rangeOf(c.Attributes, "jupyterhub_host", b.DefRange),
 	}
 	d.checkPort("communication_port", rangeOf(c.Attributes, "communication_port", b.DefRange), dep.CommunicationPort)
+	hubRange := rangeOf(c.Attributes, "hub_port", b.DefRange)
+	switch {
+	case dep.HubPort < 1 || dep.HubPort > 65535:
+		d.errorf(hubRange, "Invalid port", "hub_port is %d; a TCP port is between 1 and 65535.", dep.HubPort)
+	case dep.HubPort == deploy.ProxyAPIPort || dep.HubPort == deploy.HubAPIPort:
+		d.errorf(hubRange, "Port clash", "hub_port %d is one of the container's API ports (8001 proxy, 8081 hub), which stay on loopback; use 443 (the default) or 8000.", dep.HubPort)
+	case dep.HubPort == dep.CommunicationPort:
+		d.errorf(hubRange, "Port clash", "hub_port and communication_port are both %d; the hub and the integration service need a port each.", dep.HubPort)
+	}
 	return dep
 }
 
@@ -133,7 +143,7 @@ func (d *decoder) jupyterhub(b *hcl.Block, dep Deployment) *JupyterHub {
 		HubAPIAddress:   d.str(a, "hub_api_address", "127.0.0.1"),
 		ProxyAPIAddress: d.str(a, "proxy_api_address", "127.0.0.1"),
 		HealthTimeout:   2 * time.Minute,
-		HealthURL:       d.str(a, "health_url", fmt.Sprintf("https://127.0.0.1:%d/", deploy.HubPort)),
+		HealthURL:       d.str(a, "health_url", fmt.Sprintf("https://127.0.0.1:%d/hub/api", dep.HubPort)),
 		Range:           b.DefRange,
 	}
 	j.OpenBISURL, _, j.OpenBISURLSensitive = d.sensitiveStr(a, "openbis_url", "https://"+dep.OpenBISHost)
@@ -147,7 +157,7 @@ func (d *decoder) jupyterhub(b *hcl.Block, dep Deployment) *JupyterHub {
 	}
 	if attr, ok := a["health_url"]; ok {
 		if u, err := url.Parse(j.HealthURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			d.errorf(attr.Expr.Range().Ptr(), "Invalid health URL", "health_url %q must be an http(s) URL of the hub as seen from this host, e.g. https://127.0.0.1:8000/.", j.HealthURL)
+			d.errorf(attr.Expr.Range().Ptr(), "Invalid health URL", "health_url %q must be an http(s) URL of the hub as seen from this host, e.g. https://127.0.0.1:443/hub/api.", j.HealthURL)
 		}
 	}
 	for _, nv := range [][2]string{{"certificate_key", j.CertificateKey}, {"certificate_crt", j.CertificateCrt}} {
@@ -287,18 +297,23 @@ func (d *decoder) build(b *hcl.Block) *Build {
 }
 
 func (d *decoder) firewall(b *hcl.Block) *Firewall {
-	c := d.content(b.Body, &hcl.BodySchema{Attributes: attrSchema(nil, "zone", "allow_from")})
-	f := &Firewall{AllowFrom: d.strList(c.Attributes, "allow_from"), Range: b.DefRange}
+	c := d.content(b.Body, &hcl.BodySchema{Attributes: attrSchema(nil, "zone", "allow_from", "users_from")})
+	f := &Firewall{AllowFrom: d.strList(c.Attributes, "allow_from"), UsersFrom: d.strList(c.Attributes, "users_from"), Range: b.DefRange}
 	zone, ok := d.checked(c.Attributes, "zone", "public")
 	if f.Zone = zone; ok {
 		if err := firewalld.CheckZone(zone); err != nil {
 			d.errorf(c.Attributes["zone"].Expr.Range().Ptr(), "Invalid zone", "%s.", err)
 		}
 	}
-	for _, s := range f.AllowFrom {
-		if err := firewalld.CheckSource(s); err != nil {
-			d.errorf(c.Attributes["allow_from"].Expr.Range().Ptr(), "Invalid source", "allow_from: %s. Write an address (192.0.2.10), a network (192.0.2.0/24) or a host name.", err)
+	for name, list := range map[string][]string{"allow_from": f.AllowFrom, "users_from": f.UsersFrom} {
+		for _, s := range list {
+			if err := firewalld.CheckSource(s); err != nil {
+				d.errorf(c.Attributes[name].Expr.Range().Ptr(), "Invalid source", "%s: %s. Write an address (192.0.2.10), a network (192.0.2.0/24) or a host name.", name, err)
+			}
 		}
+	}
+	if a, ok := c.Attributes["users_from"]; ok && len(f.UsersFrom) == 0 {
+		d.errorf(a.Expr.Range().Ptr(), "No users", "users_from is empty, so no browser could reach the hub; leave it out for anywhere, or name the users' networks.")
 	}
 	return f
 }

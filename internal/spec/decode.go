@@ -169,6 +169,7 @@ func (d *decoder) decode(body hcl.Body, in Inputs) *Spec {
 		"openbis_host":       cty.StringVal(dep.OpenBISHost),
 		"jupyterhub_host":    cty.StringVal(dep.JupyterHubHost),
 		"communication_port": cty.NumberIntVal(int64(dep.CommunicationPort)),
+		"hub_port":           cty.NumberIntVal(int64(dep.HubPort)),
 	})
 	seen := map[string]*hcl.Block{}
 	for _, b := range hosts {

@@ -22,6 +22,9 @@ type Deployment struct {
 	OpenBISHost       string
 	JupyterHubHost    string
 	CommunicationPort int
+	// HubPort is where users' browsers reach the hub (the container's
+	// 8000): 443 by default, so that https://JUPYTERHUB_HOST/ is true.
+	HubPort int
 	Range             hcl.Range
 	// Ranges of the host name attributes, for "no matching host block".
 	OpenBISHostRange, JupyterHubHostRange hcl.Range
@@ -85,10 +88,16 @@ type Auth struct {
 	Password string
 }
 
-// Firewall opens the communication port to the openBIS host.
+// Firewall admits the ELN's real callers, the users' browsers, to the
+// hub port and the communication port, and no one else.
 type Firewall struct {
-	Zone      string
-	AllowFrom []string // addresses, CIDRs or names; default: the openBIS host
+	Zone string
+	// UsersFrom is where users' browsers come from (addresses, CIDRs or
+	// names); empty means anywhere.
+	UsersFrom []string
+	// AllowFrom restricts the communication port further (the guide's
+	// rule names the openBIS host); empty means UsersFrom.
+	AllowFrom []string
 	Range     hcl.Range
 }
 

@@ -145,10 +145,11 @@ const (
 	containerName = "jupyterhub-openbis"
 	startScript   = "/usr/local/bin/jupyterhub-openbis-start.sh"
 	unitPath      = "/etc/systemd/system/" + unitName
-	// richRule is the guide's rule for examples/demo.hcl, as firewalld
-	// normalises it, and ruleAddr its resource.
-	richRule = `rule family="ipv4" source address="192.0.2.10" port port="8002" protocol="tcp" accept`
-	ruleAddr = "firewalld_rich_rule.openbis_8002_192_0_2_10"
+	// richRule opens the communication port of examples/demo.hcl to the
+	// users (anywhere), as firewalld normalises it, and ruleAddr is its
+	// resource.
+	richRule = `rule port port="8002" protocol="tcp" accept`
+	ruleAddr = "firewalld_rich_rule.comm_8002"
 )
 
 // TestBootstrap converges a fresh server in one apply per host and checks
@@ -209,7 +210,7 @@ func TestBootstrap(t *testing.T) {
 	}
 	for _, want := range []string{
 		`this.jupyterIntegrationServerEndpoint = "https://jupyterhub.demo.internal:8002";`,
-		`this.jupyterEndpoint = "https://jupyterhub.demo.internal/";`,
+		`this.jupyterEndpoint = "https://jupyterhub.demo.internal:8000/";`,
 		"this.hideSectionsByDefault = true;",
 	} {
 		if !strings.Contains(profile, want) {
@@ -299,7 +300,7 @@ func TestDrift(t *testing.T) {
 	}
 	h.sh(t, ctx, "docker load -q -i "+ImageDir+"/jupyterhub-standin-other.tar && docker tag "+ImageRepo+":other someone/else:1 && docker rmi "+ImageRepo+":other")
 
-	const endpoint = `this.jupyterEndpoint = "https://jupyterhub.demo.internal/";`
+	const endpoint = `this.jupyterEndpoint = "https://jupyterhub.demo.internal:8000/";`
 	cases := []driftCase{
 		{"start script edited", JupyterHubHost,
 			shell("sed -i 's|OPENBIS_URL=[^ ]*|OPENBIS_URL=https://elsewhere.example|' " + startScript),

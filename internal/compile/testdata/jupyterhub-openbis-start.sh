@@ -20,7 +20,7 @@ exec docker run \
 	-e JUPYTERHUB_PORT=8000 \
 	-e CERTIFICATE_KEY=/vagrant/config/certificates/default.key \
 	-e CERTIFICATE_CRT=/vagrant/config/certificates/default.crt \
-	-p 8000:8000 \
+	-p 443:8000 \
 	-p 127.0.0.1:8081:8081 \
 	-p 127.0.0.1:8001:8001 \
 	-p 80:8002 \
