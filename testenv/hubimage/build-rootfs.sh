@@ -24,6 +24,9 @@ flock 9
 if [ -e "$dest/.complete" ]; then
 	exit 0
 fi
+# A killed build (no trap ran) leaves its temporary directory; holding the
+# lock, no one else is building.
+rm -rf "$dest".build.*
 
 tmp=$(mktemp -d "$dest.build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT

@@ -130,13 +130,18 @@ func Ensure(ctx context.Context, opts Options) (Image, error) {
 		img.ID = id
 		return img, nil
 	}
+	// Left by a killed writer; holding the lock, no one else is writing.
+	stale, _ := filepath.Glob(filepath.Join(opts.CacheDir, ".hubimage-build-*"))
+	for _, p := range stale {
+		os.RemoveAll(p)
+	}
 	fmt.Fprintf(opts.Log, "hubimage: writing %s\n", img.Tar)
 	id, err := writeTar(ctx, img, rootfs, overlay)
 	if err != nil {
 		return Image{}, err
 	}
 	img.ID = id
-	prune(opts.CacheDir, img.Tar)
+	prune(opts.CacheDir, img.Tar, rootfs)
 	return img, nil
 }
 
@@ -300,13 +305,20 @@ func readID(tar string) (string, error) {
 	return rec.ID, nil
 }
 
-// prune removes the tars of other keys: each is half a gigabyte.
-func prune(dir, keep string) {
+// prune removes the tars and root file systems of other keys (older
+// recipes or CAs): each is half a gigabyte.
+func prune(dir, keepTar, keepRootfs string) {
 	old, _ := filepath.Glob(filepath.Join(dir, "hubimage-*.tar"))
 	for _, p := range old {
-		if p != keep {
+		if p != keepTar {
 			os.Remove(p)
 			os.Remove(p + ".json")
+		}
+	}
+	old, _ = filepath.Glob(filepath.Join(dir, "hubimage-rootfs-*"))
+	for _, p := range old {
+		if p != keepRootfs && p != keepRootfs+".lock" && !strings.Contains(filepath.Base(p), ".build.") {
+			os.RemoveAll(p)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -17,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -26,6 +28,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/openbis/provision/executors/docker"
 	"github.com/openbis/provision/testenv/dockerd"
 	"github.com/openbis/provision/testenv/pki"
 )
@@ -49,7 +52,8 @@ func TestHubImage(t *testing.T) {
 	defer cancel()
 
 	start := time.Now()
-	img, err := Ensure(ctx, Options{Log: testWriter{t}})
+	// PROVISION_TEST_HUBIMAGE_CACHE measures a cold build in a fresh cache.
+	img, err := Ensure(ctx, Options{CacheDir: os.Getenv("PROVISION_TEST_HUBIMAGE_CACHE"), Log: testWriter{t}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +65,14 @@ func TestHubImage(t *testing.T) {
 	ca, err := pki.LoadOrCreateCA("")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// provision's own loader must read the tar as docker load does.
+	arch, err := docker.ReadArchive(img.Tar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(arch.Images) != 1 || arch.Images[0].ConfigDigest != img.ID || !slices.Contains(arch.Images[0].Tags, img.Ref) {
+		t.Fatalf("executors/docker reads %+v, want one image %s tagged %s", arch.Images, img.ID, img.Ref)
 	}
 
 	dir, err := os.MkdirTemp("", "pvh")
@@ -77,7 +89,7 @@ func TestHubImage(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	docker := func(args ...string) (string, error) {
+	dockerCLI := func(args ...string) (string, error) {
 		cmd := exec.CommandContext(ctx, "docker", args...)
 		cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host, "DOCKER_CONFIG="+filepath.Join(dir, "cli"))
 		var stderr bytes.Buffer
@@ -90,14 +102,14 @@ func TestHubImage(t *testing.T) {
 	}
 
 	start = time.Now()
-	if _, err := docker("load", "-i", img.Tar); err != nil {
+	if _, err := dockerCLI("load", "-i", img.Tar); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("MEASURE docker load: %s", time.Since(start).Round(time.Millisecond))
-	if id, err := docker("image", "inspect", "-f", "{{.Id}}", img.Ref); err != nil || id != img.ID {
+	if id, err := dockerCLI("image", "inspect", "-f", "{{.Id}}", img.Ref); err != nil || id != img.ID {
 		t.Fatalf("loaded image ID %q (%v), want %s", id, err, img.ID)
 	}
-	if size, err := docker("image", "inspect", "-f", "{{.Size}}", img.Ref); err == nil {
+	if size, err := dockerCLI("image", "inspect", "-f", "{{.Size}}", img.Ref); err == nil {
 		n, _ := strconv.ParseInt(size, 10, 64)
 		t.Logf("MEASURE image size in the daemon: %d MB", n>>20)
 	}
@@ -130,7 +142,7 @@ func TestHubImage(t *testing.T) {
 	}
 
 	start = time.Now()
-	if _, err := docker("run", "-d", "--name", "hub",
+	if _, err := dockerCLI("run", "-d", "--name", "hub",
 		"-e", "OPENBIS_URL="+openbisURL,
 		"-e", "JUPYTERHUB_INTEGRATION_SERVICE_PORT=8002",
 		"-e", "JUPYTERHUB_PORT=8000",
@@ -145,12 +157,12 @@ func TestHubImage(t *testing.T) {
 	stopped := false
 	defer func() {
 		if t.Failed() {
-			logs, _ := docker("logs", "hub")
+			logs, _ := dockerCLI("logs", "hub")
 			out, _ := exec.Command("sh", "-c", fmt.Sprintf("DOCKER_HOST=%s docker logs hub 2>&1 | tail -60", d.Host)).Output()
 			t.Logf("container logs:\n%s%s", logs, out)
 		}
 		if !stopped {
-			docker("rm", "-f", "hub")
+			dockerCLI("rm", "-f", "hub")
 		}
 	}()
 
@@ -197,6 +209,27 @@ func TestHubImage(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	t.Run("openBIS TLS verified", func(t *testing.T) {
+		// The same session check against a server whose CA the image does
+		// not trust must fail: no verify=False shortcut.
+		other, err := pki.LoadOrCreateCA(filepath.Join(dir, "other-ca"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		untrusted := startOpenBIS(t, d.NetNS, gw, other, &rpcCalls)
+		check := func(openbis string) (string, error) {
+			return dockerCLI("exec", "-e", "OPENBIS_URL="+openbis, "hub", "python3", "-c",
+				"import sys; sys.path.insert(0, '/vagrant/initialize'); import openbis_session; print(openbis_session.session_user(sys.argv[1]))",
+				goodToken)
+		}
+		if out, err := check(openbisURL); err != nil || out != "alice" {
+			t.Errorf("trusted openBIS: %q, %v; want alice", out, err)
+		}
+		if out, err := check(untrusted); err == nil || !strings.Contains(err.Error(), "CERTIFICATE_VERIFY_FAILED") {
+			t.Errorf("untrusted openBIS: %q, %v; want a certificate verification error", out, err)
+		}
+	})
+
 	t.Run("integration service", func(t *testing.T) {
 		post := func(q url.Values) (int, http.Header, map[string]string) {
 			t.Helper()
@@ -240,7 +273,7 @@ func TestHubImage(t *testing.T) {
 		if err != nil || string(b) != notebook {
 			t.Fatalf("%s: %q, %v; want the posted notebook", target, b, err)
 		}
-		uid, err := docker("exec", "hub", "id", "-u", "alice")
+		uid, err := dockerCLI("exec", "hub", "id", "-u", "alice")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -352,17 +385,17 @@ func TestHubImage(t *testing.T) {
 
 	// docker stop's SIGTERM must end the container well before the kill.
 	start = time.Now()
-	if _, err := docker("stop", "-t", "20", "hub"); err != nil {
+	if _, err := dockerCLI("stop", "-t", "20", "hub"); err != nil {
 		t.Fatal(err)
 	}
 	took := time.Since(start)
 	stopped = true
-	code, _ := docker("inspect", "-f", "{{.State.ExitCode}}", "hub")
+	code, _ := dockerCLI("inspect", "-f", "{{.State.ExitCode}}", "hub")
 	t.Logf("MEASURE docker stop: %s, exit code %s", took.Round(time.Millisecond), code)
 	if took > 15*time.Second {
 		t.Errorf("docker stop took %s: SIGTERM not handled", took)
 	}
-	docker("rm", "-f", "hub")
+	dockerCLI("rm", "-f", "hub")
 }
 
 // startOpenBIS serves openBIS's V3 JSON-RPC session methods over TLS on
@@ -411,15 +444,18 @@ func startOpenBIS(t *testing.T, netns, ip string, ca *pki.CA, calls *atomic.Int3
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: mux, TLSConfig: &tls.Config{Certificates: []tls.Certificate{pair}}}
+	// Clients that refuse the certificate are expected; do not log them.
+	srv := &http.Server{Handler: mux, ErrorLog: log.New(io.Discard, "", 0), TLSConfig: &tls.Config{Certificates: []tls.Certificate{pair}}}
 	go srv.ServeTLS(ln, "", "")
 	t.Cleanup(func() { srv.Close() })
 	return "https://" + ln.Addr().String()
 }
 
 // inNetNS runs f on a thread switched into the network namespace netns,
-// so that the sockets it opens live there. The thread is never returned
-// to the scheduler: it ends with the goroutine.
+// so that the sockets it opens live there, then switches the thread back.
+// The thread must not die: dockerd's Pdeathsig fires when the thread that
+// started it exits, and that may be this one. Only if switching back
+// fails is the thread left locked, so that it ends with the goroutine.
 func inNetNS[T any](netns string, f func() (T, error)) (T, error) {
 	type result struct {
 		v   T
@@ -427,19 +463,31 @@ func inNetNS[T any](netns string, f func() (T, error)) (T, error) {
 	}
 	ch := make(chan result, 1)
 	go func() {
-		runtime.LockOSThread()
 		var zero T
+		runtime.LockOSThread()
+		self, err := unix.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{zero, fmt.Errorf("open own network namespace: %w", err)}
+			return
+		}
+		defer unix.Close(self)
 		fd, err := unix.Open(netns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
+			runtime.UnlockOSThread()
 			ch <- result{zero, fmt.Errorf("open %s: %w", netns, err)}
 			return
 		}
 		defer unix.Close(fd)
 		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			ch <- result{zero, fmt.Errorf("enter %s: %w", netns, err)}
 			return
 		}
 		v, err := f()
+		if unix.Setns(self, unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
 		ch <- result{v, err}
 	}()
 	r := <-ch
