@@ -145,7 +145,10 @@ func PortGuard(base string, conn *Conn, port int, proto string, allow []netip.Pr
 	if err := checkPort(port, &proto); err != nil {
 		return nil, fmt.Errorf("%s.%s: %w", KindDirect, base, err)
 	}
-	match := []string{"-p", proto, "-m", proto, "--dport", fmt.Sprint(port)}
+	// Only packets addressed to the host itself: the containers' own
+	// outbound connections to that port elsewhere (the hub's token checks
+	// against openBIS on 443) pass PREROUTING too, and must not be dropped.
+	match := []string{"-m", "addrtype", "--dst-type", "LOCAL", "-p", proto, "-m", proto, "--dport", fmt.Sprint(port)}
 	var cfgs []DirectRuleConfig
 	for _, p := range allow {
 		cfgs = append(cfgs, DirectRuleConfig{Name: NameFor(base+"_allow", p), Family: FamilyOf(p), Priority: 0,

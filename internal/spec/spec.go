@@ -25,7 +25,7 @@ type Deployment struct {
 	// HubPort is where users' browsers reach the hub (the container's
 	// 8000): 443 by default, so that https://JUPYTERHUB_HOST/ is true.
 	HubPort int
-	Range             hcl.Range
+	Range   hcl.Range
 	// Ranges of the host name attributes, for "no matching host block".
 	OpenBISHostRange, JupyterHubHostRange hcl.Range
 }
