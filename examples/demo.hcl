@@ -1,53 +1,45 @@
-# The demo's spec (.ci/demo): one throwaway server plays both ends of the
-# deployment, so apply it twice, once per host block:
+# The demo's spec (.ci/demo): two throwaway servers, an openBIS server and a
+# JupyterHub server, on a private network, and a user's browser on another
+# network. The same file is applied on both, the JupyterHub host first:
 #
-#   provision apply --host jupyterhub.demo.internal /etc/provision/demo.hcl
-#   provision apply --host openbis.demo.internal    /etc/provision/demo.hcl
+#   provision apply --host jupyterhub.test /etc/provision/demo.hcl   (on the JupyterHub server)
+#   provision apply --host openbis.test    /etc/provision/demo.hcl   (on the openBIS server)
 #
-# The image is an offline stand-in for jupyterhub-openbis, delivered as a
-# `docker save` tar; its start script serves a page with the environment
-# the container received. An upgrade is -var image_version=2 with the
-# matching tar in /srv/images.
-
-variable "image_version" {
-  type        = string
-  default     = "1"
-  description = "Version of the stand-in image; its tar is /srv/images/jupyterhub-standin-VERSION.tar."
-}
-
-variable "health_timeout" {
-  type        = string
-  default     = "60s"
-  description = "How long apply waits for the hub to answer after a (re)start before it rolls back."
-}
+# The image is a real JupyterHub 3.0 built from Debian's packages (the real
+# jupyterhub-openbis image is in no registry these machines reach),
+# delivered as a `docker save` tar, the way sites without registry access
+# receive the real one.
 
 deployment "jupyterhub-demo" {
-  openbis_host       = "openbis.demo.internal"
-  jupyterhub_host    = "jupyterhub.demo.internal"
+  openbis_host       = "openbis.test"
+  jupyterhub_host    = "jupyterhub.test"
   communication_port = 8002
-  # The stand-in serves plain HTTP on the container's 8000, published as
-  # is; a real deployment keeps the default 443 (https://HOST/).
-  hub_port = 8000
+  # hub_port = 443, the default: the ELN opens https://jupyterhub.test/.
 }
 
-host "jupyterhub.demo.internal" {
+host "jupyterhub.test" {
   jupyterhub {
     image {
-      name = "openbis/jupyterhub-standin:${var.image_version}"
-      load = "/srv/images/jupyterhub-standin-${var.image_version}.tar"
-      keep = 1 # the previous image stays for rollback
+      name = "openbis/jupyterhub-openbis-debian:3.0"
+      load = "/srv/images/jupyterhub-openbis-debian.tar"
     }
-    openbis_url = "https://${deployment.openbis_host}:8443"
-    # The stand-in speaks plain HTTP; the real image serves HTTPS on 8000.
-    health_url     = "http://127.0.0.1:8000/"
-    health_timeout = var.health_timeout
+    # The container checks users' tokens against openBIS. Containers on the
+    # demo servers have no DNS, so this names the openBIS server's address,
+    # which its certificate carries too.
+    openbis_url    = "https://192.0.2.11"
+    certificates   = "/etc/jupyterhub/certificates"
+    home           = "/srv/jupyterhub/home"
+    health_timeout = "90s"
   }
-  # The users' browsers call the hub and the communication port; with no
-  # users_from they may come from anywhere.
-  firewall { zone = "public" }
+  # The users' browsers call the hub and the communication port (the
+  # openBIS server never does); with no users_from they may come from
+  # anywhere, and nothing else is reachable.
+  firewall {
+    zone = "public"
+  }
 }
 
-host "openbis.demo.internal" {
+host "openbis.test" {
   eln_instance_profile {
     path = "/opt/openbis/servers/core-plugins/eln-lims/1/as/webapps/eln-lims/html/etc/InstanceProfile.js"
   }

@@ -4,15 +4,19 @@
 package tlscert
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
+	"net/url"
 	"os"
 	"time"
 )
@@ -162,4 +166,41 @@ func parseKey(path string, data []byte) (crypto.Signer, error) {
 func isSelfSigned(cert *x509.Certificate) bool {
 	return string(cert.RawIssuer) == string(cert.RawSubject) &&
 		cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature) == nil
+}
+
+// Dialer opens connections for Reachable; nil is a net.Dialer.
+type Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// Reachable checks, from this host, that rawURL's host resolves and
+// answers TLS: the JupyterHub container checks every user's token there.
+// It returns a warning saying what failed and why it matters, or "". The
+// certificate is not judged: the image's trust store, not this host's,
+// decides that.
+func Reachable(ctx context.Context, rawURL string, timeout time.Duration, dial Dialer) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "443")
+	}
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	why := func(err error) string {
+		return fmt.Sprintf("openBIS at %s does not answer from this host (%v): the hub checks users' tokens there, so logins and notebook creation will fail until it does", addr, err)
+	}
+	c, err := dial(ctx, "tcp", addr)
+	if err != nil {
+		return why(err)
+	}
+	defer c.Close()
+	tc := tls.Client(c, &tls.Config{ServerName: u.Hostname(), InsecureSkipVerify: true})
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return why(fmt.Errorf("TLS: %w", err))
+	}
+	return ""
 }

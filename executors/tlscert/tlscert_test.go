@@ -1,6 +1,7 @@
 package tlscert
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -12,6 +13,9 @@ import (
 	"encoding/pem"
 	"io/fs"
 	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -353,5 +357,30 @@ func write(t *testing.T, path string, b []byte, mode fs.FileMode) {
 	}
 	if err := os.Chmod(path, mode); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestReachable(t *testing.T) {
+	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer tlsSrv.Close()
+	plain := httptest.NewServer(http.NotFoundHandler())
+	defer plain.Close()
+	closed, _ := net.Listen("tcp", "127.0.0.1:0")
+	closedAddr := closed.Addr().String()
+	closed.Close()
+	for _, tt := range []struct {
+		name, url, want string
+	}{
+		{"answers TLS", tlsSrv.URL, ""},
+		{"no TLS", "https://" + plain.Listener.Addr().String(), "TLS"},
+		{"refused", "https://" + closedAddr, "refused"},
+		{"default port", "https://127.0.0.1", "127.0.0.1:443"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Reachable(context.Background(), tt.url, 2*time.Second, nil)
+			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+				t.Errorf("Reachable(%s) = %q, want %q", tt.url, got, tt.want)
+			}
+		})
 	}
 }

@@ -34,7 +34,8 @@ type Target struct {
 	DockerHost string             // "" = DOCKER_HOST or the default socket
 	Bus        string             // system D-Bus address; "" = DBUS_SYSTEM_BUS_ADDRESS or the default
 	Refresh    bool               // ask registries whether pulled tags moved
-	Resolver   firewalld.Resolver // resolves allow_from names; nil = the system's
+	Resolver   firewalld.Resolver // resolves users_from and allow_from names; nil = the system's
+	Dial       tlscert.Dialer     // reaches openBIS for the cross-host check; nil = the system's
 	Now        func() time.Time
 }
 
@@ -98,7 +99,7 @@ func Host(ctx context.Context, s *spec.Spec, host string, t Target) (*Compiled, 
 				c.errs = append(c.errs, err)
 			}
 		}
-		if err := c.jupyterhub(s, j, hub, t); err != nil {
+		if err := c.jupyterhub(ctx, s, j, hub, t); err != nil {
 			c.errs = append(c.errs, err)
 		}
 	}
@@ -252,7 +253,10 @@ func Endpoints(dep spec.Deployment) (integration, hub string) {
 	return integration, hub
 }
 
-func (c *Compiled) jupyterhub(s *spec.Spec, j *spec.JupyterHub, hub *deploy.Container, t Target) error {
+func (c *Compiled) jupyterhub(ctx context.Context, s *spec.Spec, j *spec.JupyterHub, hub *deploy.Container, t Target) error {
+	if w := tlscert.Reachable(ctx, j.OpenBISURL, 3*time.Second, t.Dial); w != "" {
+		c.Warnings = append(c.Warnings, w)
+	}
 	if j.Certificates != "" {
 		warns, err := tlscert.Check(path.Join(j.Certificates, j.CertificateCrt), path.Join(j.Certificates, j.CertificateKey), s.Deployment.JupyterHubHost, t.Now())
 		if err != nil {

@@ -3,7 +3,11 @@ package compile
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -20,9 +24,28 @@ import (
 // testTarget resolves the examples' openBIS host to documentation addresses.
 var update = flag.Bool("update", false, "rewrite golden files")
 
-var testTarget = Target{Resolver: firewalld.StaticResolver{
-	"openbis.example.org": {netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("2001:db8::10")},
-}}
+var testTarget = Target{
+	Resolver: firewalld.StaticResolver{
+		"openbis.example.org": {netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("2001:db8::10")},
+	},
+	Dial: openBIS.dial,
+}
+
+// openBIS answers the cross-host check: a TLS server on loopback that
+// every openbis_url of the examples reaches.
+var openBIS = newTLSListener()
+
+type tlsListener struct{ addr string }
+
+func newTLSListener() *tlsListener {
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	return &tlsListener{addr: srv.Listener.Addr().String()}
+}
+
+func (l *tlsListener) dial(ctx context.Context, network, _ string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, l.addr)
+}
 
 // TestCompileJupyterHubHost: the resources of the JupyterHub host, and
 // the firewall derived from who calls whom, for the default (users from
@@ -175,5 +198,22 @@ func TestDeletersUseTarget(t *testing.T) {
 	}
 	if _, err := r.Plan(context.Background()); err == nil || !strings.Contains(err.Error(), "/run/target-bus") {
 		t.Errorf("deleting a unit did not go through --bus: %v", err)
+	}
+}
+
+// TestOpenBISUnreachable: the hub checks tokens at openbis_url, so a plan
+// on the JupyterHub host that cannot reach it says so.
+func TestOpenBISUnreachable(t *testing.T) {
+	src, _ := spec.Load("../../examples/offline-tar.hcl", spec.Inputs{})
+	src.Spec.Host("jupyterhub.example.org").JupyterHub.Certificates = ""
+	tt := testTarget
+	tt.Dial = func(context.Context, string, string) (net.Conn, error) { return nil, errors.New("connection refused") }
+	c, err := Host(context.Background(), src.Spec, "jupyterhub.example.org", tt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if w := strings.Join(c.Warnings, "\n"); !strings.Contains(w, "openbis.example.org:443 does not answer") || !strings.Contains(w, "tokens") {
+		t.Errorf("warnings %q", w)
 	}
 }

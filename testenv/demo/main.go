@@ -1,13 +1,16 @@
-// Command demo boots a throwaway fresh server and converges it with the
-// real provision binary and examples/demo.hcl, as an admin would: plan,
-// apply, the stand-in JupyterHub answering on port 8000, and a second plan
-// that finds nothing to do. The server stays up for you to look around;
-// `demo down` powers it off and removes it. Run it as root from the
-// repository (.ci/demo and .ci/demo-down wrap it).
+// Command demo converges a throwaway two-host deployment with the real
+// provision binary and examples/demo.hcl, as an admin would: an openBIS
+// server and a JupyterHub server (fresh servers on a private network), the
+// real JupyterHub image, plan and apply on each, then a user's browser on
+// another network clicks the ELN's notebook button and lands on the
+// notebook (a screenshot is saved), and a second plan finds nothing to do.
+// The servers stay up for you to look around; `demo down` powers them off
+// and removes them. Run it as root from the repository (.ci/demo and
+// .ci/demo-down wrap it).
 //
-//	demo up [-provision BIN]   boot, converge, show
-//	demo down                  power the server off, by PID, and clean up
-//	demo status                print how to enter the running server
+//	demo up [-provision BIN]   boot, converge, click, show
+//	demo down                  power the servers off, by PID, and clean up
+//	demo status                print how to enter the running servers
 package main
 
 import (
@@ -16,7 +19,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"golang.org/x/term"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -25,21 +27,33 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/term"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/openbis/provision/testenv/e2e"
 	"github.com/openbis/provision/testenv/freshserver"
+	"github.com/openbis/provision/testenv/netlab"
 )
 
 const (
-	// workDir holds the demo server's overlay and docker data; nothing
+	// workDir holds the demo servers' overlays and docker data; nothing
 	// else of this machine is touched.
 	workDir   = "/var/tmp/provision-demo"
-	stateFile = workDir + "/server.json"
+	stateFile = workDir + "/servers.json"
+	// Screenshot is where the notebook page the user's browser reached is
+	// saved.
+	Screenshot = "/var/cache/provision-demo/notebook.png"
 )
 
-// state is what `down` needs to find the server again.
+// state is what `down` needs to find the servers and the network again.
 type state struct {
+	Servers []server `json:"servers"`
+	Lab     string   `json:"lab"` // netlab ID
+}
+
+type server struct {
+	Name   string `json:"name"`
 	Pid    int    `json:"pid"`    // the server's systemd
 	Nspawn int    `json:"nspawn"` // its systemd-nspawn
 	Dir    string `json:"dir"`    // overlay and docker data
@@ -63,7 +77,7 @@ func main() {
 	case "down":
 		err = down()
 	case "status":
-		err = status()
+		err = showStatus()
 	default:
 		err = fmt.Errorf("unknown command %q: use up, down or status", os.Args[1])
 	}
@@ -80,7 +94,7 @@ func step(start time.Time, format string, a ...any) {
 func up(ctx context.Context, bin string) error {
 	start := time.Now()
 	if _, err := os.Stat(stateFile); err == nil {
-		fmt.Println("A demo server is already up; replacing it.")
+		fmt.Println("A demo is already up; replacing it.")
 		if err := down(); err != nil {
 			return err
 		}
@@ -97,34 +111,30 @@ func up(ctx context.Context, bin string) error {
 		}
 		defer os.Remove(bin)
 	}
-	if err := os.MkdirAll(workDir, 0o755); err != nil {
-		return err
+	for _, d := range []string{workDir, filepath.Dir(Screenshot)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
 	}
 
-	step(start, "Booting a fresh Debian 12 server (systemd-nspawn, private network; docker and firewalld installed, not configured)")
-	s, err := freshserver.Boot(ctx, freshserver.Options{WorkDir: workDir})
+	step(start, "Booting an openBIS server and a JupyterHub server (fresh Debian 12, docker and firewalld installed, not configured) on a private network, and a user's namespace on another; building the JupyterHub image once (cached)")
+	w, err := e2e.NewWorld(ctx, e2e.WorldOptions{Provision: bin, Users: []string{"alice"}, Owned: true,
+		Server: freshserver.Options{WorkDir: workDir}, Log: os.Stderr})
+	if serr := saveState(w); err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("%w (.ci/demo-down removes what was made)", err)
+	}
+	fmt.Printf("JupyterHub server %s: pid %d, %s\nopenBIS server %s: pid %d, %s (the openBIS stand-in serves the ELN page)\nuser alice: namespace %s, %s\n",
+		e2e.WorldHub, w.Hub.Pid, w.HubAddr, e2e.WorldOpenBIS, w.OpenBIS.Pid, w.OpenBISAddr, w.Users["alice"].NS, w.Users["alice"].Addr)
+	spec, err := w.Spec("")
 	if err != nil {
 		return err
 	}
-	if err := saveState(s); err != nil {
-		s.Shutdown()
-		return err
-	}
-	fmt.Printf("server up: pid %d, root %s\n", s.Pid, s.Root)
 
-	step(start, "Copying in provision, the spec, the ELN's InstanceProfile.js and the image tar")
-	h, err := e2e.Install(s, bin, filepath.Join(repo, "examples/demo.hcl"))
-	if err != nil {
-		return err
-	}
-	tar, id, err := h.WriteImage("1", false, 0)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("%s  -> %s\n%s  (stand-in image %s:1, %s)\n", filepath.Join(repo, "examples/demo.hcl"), e2e.SpecPath, tar, e2e.ImageRepo, id[:19])
-
-	run := func(want int, args ...string) error {
-		fmt.Printf("\n%sserver# %s%s\n", bold, strings.Join(args, " "), reset)
+	run := func(h e2e.Host, want int, args ...string) error {
+		fmt.Printf("\n%s%s# %s%s\n", bold, serverName(w, h), strings.Join(args, " "), reset)
 		cmd := h.Command(ctx, args...)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
 		err := cmd.Run()
@@ -137,40 +147,50 @@ func up(ctx context.Context, bin string) error {
 		}
 		fmt.Printf("%s(exit %d)%s\n", faint, code, reset)
 		if code != want {
-			return fmt.Errorf("%s exited %d, want %d; the server stays up for a look (.ci/demo-down removes it)", strings.Join(args, " "), code, want)
+			return fmt.Errorf("%s exited %d, want %d; the servers stay up for a look (.ci/demo-down removes them)", strings.Join(args, " "), code, want)
 		}
 		return nil
 	}
-	for _, host := range []string{e2e.JupyterHubHost, e2e.OpenBISHost} {
-		step(start, "Plan and apply for %s", host)
-		if err := run(2, provision("plan", host)...); err != nil {
+	hosts := []struct {
+		h    e2e.Host
+		name string
+	}{{w.Hub, e2e.WorldHub}, {w.OpenBIS, e2e.WorldOpenBIS}}
+	for _, h := range hosts {
+		step(start, "Plan and apply on %s", h.name)
+		if err := h.h.WriteFile(e2e.SpecPath, spec, 0o644); err != nil {
 			return err
 		}
-		if err := run(0, provision("apply", host)...); err != nil {
+		if err := run(h.h, 2, provision("plan", h.name)...); err != nil {
+			return err
+		}
+		if err := run(h.h, 0, provision("apply", h.name)...); err != nil {
 			return err
 		}
 	}
 
-	step(start, "The stand-in JupyterHub answers on port 8000")
-	gctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	_, err = h.Get(gctx, "http://127.0.0.1:8000/")
-	cancel()
+	step(start, "alice's browser (headless Chromium, on another network) opens the ELN page on %s and clicks the notebook button", e2e.WorldOpenBIS)
+	status, url, err := w.Notebook(ctx, "alice", "analysis", Screenshot, 90*time.Second)
 	if err != nil {
 		return err
 	}
-	if err := run(0, "curl", "-sS", "http://127.0.0.1:8000/"); err != nil {
+	fmt.Printf("page status: %s\nthe browser is on: %s\n", status, url)
+	if !strings.Contains(url, "/user/alice/notebooks/openbis/analysis.ipynb") {
+		return fmt.Errorf("the browser did not reach the notebook; the servers stay up for a look (.ci/demo-down removes them)")
+	}
+	fmt.Printf("screenshot of the notebook page: %s\n", Screenshot)
+	if err := run(w.Hub, 0, "ls", "-l", e2e.UsersHome+"/alice/openbis/"); err != nil {
 		return err
 	}
 
 	step(start, "A second plan finds nothing to do")
-	for _, host := range []string{e2e.JupyterHubHost, e2e.OpenBISHost} {
-		if err := run(0, provision("plan", host)...); err != nil {
+	for _, h := range hosts {
+		if err := run(h.h, 0, provision("plan", h.name)...); err != nil {
 			return err
 		}
 	}
 
-	step(start, "Hourly drift check: examples/provision-plan.{service,timer}")
-	if err := h.InstallDriftCheck(filepath.Join(repo, "examples")); err != nil {
+	step(start, "Hourly drift check on %s: examples/provision-plan.{service,timer}", e2e.WorldHub)
+	if err := w.Hub.InstallDriftCheck(filepath.Join(repo, "examples"), e2e.WorldHub); err != nil {
 		return err
 	}
 	for _, args := range [][]string{
@@ -178,30 +198,43 @@ func up(ctx context.Context, bin string) error {
 		{"systemctl", "enable", "--now", "provision-plan.timer"},
 		{"systemctl", "start", "provision-plan.service"},
 	} {
-		if err := run(0, args...); err != nil {
+		if err := run(w.Hub, 0, args...); err != nil {
 			return err
 		}
 	}
-	if err := run(0, "systemctl", "list-timers", "--no-pager", "provision-plan.timer"); err != nil {
+	if err := run(w.Hub, 0, "systemctl", "list-timers", "--no-pager", "provision-plan.timer"); err != nil {
 		return err
 	}
 
-	fmt.Printf("\n%sDone in %.1fs.%s The server stays up:\n", bold, time.Since(start).Seconds(), reset)
-	return status()
+	fmt.Printf("\n%sDone in %.1fs.%s The servers stay up:\n", bold, time.Since(start).Seconds(), reset)
+	return showStatus()
+}
+
+func serverName(w *e2e.World, h e2e.Host) string {
+	if h.Pid == w.Hub.Pid {
+		return e2e.WorldHub
+	}
+	return e2e.WorldOpenBIS
 }
 
 // provision is the command line of verb for host of the demo spec.
 func provision(verb, host string) []string {
-	return append(append([]string{"provision", verb}, e2e.HostArgs(host)...), e2e.SpecPath)
+	return []string{"provision", verb, "--host", host, e2e.SpecPath}
 }
 
-func saveState(s *freshserver.Server) error {
-	// The server's directory is the one freshserver made in workDir.
-	dirs, _ := filepath.Glob(filepath.Join(workDir, "freshserver-*"))
-	if len(dirs) != 1 {
-		return fmt.Errorf("expected one server directory in %s, found %v", workDir, dirs)
+func saveState(w *e2e.World) error {
+	var st state
+	if w.Lab != nil {
+		st.Lab = w.Lab.ID
 	}
-	st := state{Pid: s.Pid, Nspawn: ppid(s.Pid), Dir: dirs[0]}
+	for _, h := range []struct {
+		h    e2e.Host
+		name string
+	}{{w.Hub, e2e.WorldHub}, {w.OpenBIS, e2e.WorldOpenBIS}} {
+		if h.h.Server != nil {
+			st.Servers = append(st.Servers, server{Name: h.name, Pid: h.h.Pid, Nspawn: ppid(h.h.Pid), Dir: h.h.Dir()})
+		}
+	}
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
@@ -237,30 +270,32 @@ func comm(pid int) string {
 	return strings.TrimSpace(string(b))
 }
 
-// alive says whether st still names the demo server's processes: a pid
+// alive says whether sv still names a demo server's processes: a pid
 // reused by something else since must never be signalled.
-func (st state) alive() bool {
-	return st.Pid > 0 && comm(st.Pid) == "systemd" && ppid(st.Pid) == st.Nspawn && comm(st.Nspawn) == "systemd-nspawn"
+func (sv server) alive() bool {
+	return sv.Pid > 0 && comm(sv.Pid) == "systemd" && ppid(sv.Pid) == sv.Nspawn && comm(sv.Nspawn) == "systemd-nspawn"
 }
 
-func status() error {
+func showStatus() error {
 	st, err := loadState()
 	if errors.Is(err, os.ErrNotExist) {
-		fmt.Println("No demo server is up. Start one with .ci/demo.")
+		fmt.Println("No demo is up. Start one with .ci/demo.")
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if !st.alive() {
-		fmt.Printf("The demo server (pid %d) is gone; .ci/demo-down cleans up after it.\n", st.Pid)
-		return nil
+	for _, sv := range st.Servers {
+		if !sv.alive() {
+			fmt.Printf("%s (pid %d) is gone; .ci/demo-down cleans up after it.\n", sv.Name, sv.Pid)
+			continue
+		}
+		fmt.Printf("%s:\n  enter it:   nsenter -t %d -m -u -i -n -p -C --root --wd bash\n  then try:   %s\n", sv.Name, sv.Pid, strings.Join(provision("plan", sv.Name), " "))
 	}
-	fmt.Printf(`  enter it:   nsenter -t %d -m -u -i -n -p -C --root --wd bash
-  then try:   %s
-              docker ps; systemctl --failed; journalctl -u provision-plan
+	fmt.Printf(`              docker ps; systemctl --failed; journalctl -u provision-plan
+  screenshot: %s
   remove it:  .ci/demo-down
-`, st.Pid, strings.Join(provision("plan", e2e.JupyterHubHost), " "))
+`, Screenshot)
 	return nil
 }
 
@@ -270,39 +305,46 @@ const sigPowerOff = unix.Signal(38)
 func down() error {
 	st, err := loadState()
 	if errors.Is(err, os.ErrNotExist) {
-		fmt.Println("No demo server is up.")
+		fmt.Println("No demo is up.")
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if st.alive() {
-		fmt.Printf("Powering off the demo server (pid %d)…\n", st.Pid)
-		unix.Kill(st.Pid, sigPowerOff)
-		if !waitGone(st.Nspawn, 15*time.Second) {
-			fmt.Printf("It did not stop in time; killing pid %d.\n", st.Pid)
-			unix.Kill(st.Pid, unix.SIGKILL)
-			if !waitGone(st.Nspawn, 10*time.Second) && comm(st.Nspawn) == "systemd-nspawn" {
-				unix.Kill(st.Nspawn, unix.SIGKILL)
-				waitGone(st.Nspawn, 5*time.Second)
+	for _, sv := range st.Servers {
+		if sv.alive() {
+			fmt.Printf("Powering off %s (pid %d)…\n", sv.Name, sv.Pid)
+			unix.Kill(sv.Pid, sigPowerOff)
+			if !waitGone(sv.Nspawn, 15*time.Second) {
+				fmt.Printf("It did not stop in time; killing pid %d.\n", sv.Pid)
+				unix.Kill(sv.Pid, unix.SIGKILL)
+				if !waitGone(sv.Nspawn, 10*time.Second) && comm(sv.Nspawn) == "systemd-nspawn" {
+					unix.Kill(sv.Nspawn, unix.SIGKILL)
+					waitGone(sv.Nspawn, 5*time.Second)
+				}
+			}
+		}
+		if strings.HasPrefix(sv.Dir, workDir+"/freshserver-") {
+			root := filepath.Join(sv.Dir, "root")
+			if err := unix.Unmount(root, 0); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+				if err := unix.Unmount(root, unix.MNT_DETACH); err != nil {
+					return fmt.Errorf("unmount %s: %w", root, err)
+				}
+			}
+			if err := os.RemoveAll(sv.Dir); err != nil {
+				return err
 			}
 		}
 	}
-	if strings.HasPrefix(st.Dir, workDir+"/freshserver-") {
-		root := filepath.Join(st.Dir, "root")
-		if err := unix.Unmount(root, 0); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-			if err := unix.Unmount(root, unix.MNT_DETACH); err != nil {
-				return fmt.Errorf("unmount %s: %w", root, err)
-			}
-		}
-		if err := os.RemoveAll(st.Dir); err != nil {
+	if st.Lab != "" {
+		if err := netlab.Remove(st.Lab); err != nil {
 			return err
 		}
 	}
 	if err := os.Remove(stateFile); err != nil {
 		return err
 	}
-	fmt.Println("The demo server is gone.")
+	fmt.Println("The demo is gone.")
 	return nil
 }
 

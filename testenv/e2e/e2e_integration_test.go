@@ -66,7 +66,7 @@ func newHost(t *testing.T) (Host, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := Install(freshserver.Start(t, freshserver.Options{}), provisionBin, filepath.Join(repo, "examples/demo.hcl"))
+	h, err := Install(freshserver.Start(t, freshserver.Options{}), provisionBin, filepath.Join(repo, "testenv/e2e/standin.hcl"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ const (
 	containerName = "jupyterhub-openbis"
 	startScript   = "/usr/local/bin/jupyterhub-openbis-start.sh"
 	unitPath      = "/etc/systemd/system/" + unitName
-	// richRule opens the communication port of examples/demo.hcl to the
+	// richRule opens the communication port of testenv/e2e/standin.hcl to the
 	// users (anywhere), as firewalld normalises it, and ruleAddr is its
 	// resource.
 	richRule = `rule port port="8002" protocol="tcp" accept`
@@ -231,7 +231,7 @@ func TestBootstrap(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := h.InstallDriftCheck(filepath.Join(repo, "examples")); err != nil {
+		if err := h.InstallDriftCheck(filepath.Join(repo, "examples"), JupyterHubHost); err != nil {
 			t.Fatal(err)
 		}
 		h.sh(t, ctx, "systemctl daemon-reload && systemctl enable -q --now provision-plan.timer && systemctl start provision-plan.service")

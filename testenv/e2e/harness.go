@@ -27,12 +27,12 @@ const (
 	BinPath  = "/usr/local/bin/provision"
 	SpecPath = "/etc/provision/demo.hcl"
 	ImageDir = "/srv/images"
-	// ProfilePath is the ELN profile examples/demo.hcl names.
+	// ProfilePath is the ELN profile testenv/e2e/standin.hcl names.
 	ProfilePath = "/opt/openbis/servers/core-plugins/eln-lims/1/as/webapps/eln-lims/html/etc/InstanceProfile.js"
-	// Hosts of examples/demo.hcl.
+	// Hosts of testenv/e2e/standin.hcl.
 	JupyterHubHost = "jupyterhub.demo.internal"
 	OpenBISHost    = "openbis.demo.internal"
-	// ImageRepo is the stand-in's repository in examples/demo.hcl.
+	// ImageRepo is the stand-in's repository in testenv/e2e/standin.hcl.
 	ImageRepo = "openbis/jupyterhub-standin"
 )
 
@@ -40,7 +40,7 @@ const (
 // both host blocks the demo server plays.
 const StatePath = "/var/lib/provision/state.json"
 
-// HostArgs are the flags selecting host in examples/demo.hcl.
+// HostArgs are the flags selecting host in testenv/e2e/standin.hcl.
 func HostArgs(host string) []string {
 	return []string{"--host", host}
 }
@@ -119,9 +119,9 @@ func Install(s *freshserver.Server, bin, spec string) (Host, error) {
 }
 
 // InstallDriftCheck copies provision-plan.service and .timer from the
-// directory examples into the server, set up to check the JupyterHub host
+// directory examples into the server, set up to check the host block host
 // (the caller reloads systemd and enables the timer).
-func (h Host) InstallDriftCheck(examples string) error {
+func (h Host) InstallDriftCheck(examples, host string) error {
 	for _, name := range []string{"provision-plan.service", "provision-plan.timer"} {
 		b, err := os.ReadFile(filepath.Join(examples, name))
 		if err != nil {
@@ -131,7 +131,7 @@ func (h Host) InstallDriftCheck(examples string) error {
 			return err
 		}
 	}
-	env := fmt.Sprintf("PROVISION_PLAN_ARGS=%s %s\n", strings.Join(HostArgs(JupyterHubHost), " "), SpecPath)
+	env := fmt.Sprintf("PROVISION_PLAN_ARGS=%s %s\n", strings.Join(HostArgs(host), " "), SpecPath)
 	return h.WriteFile("/etc/default/provision-plan", []byte(env), 0o644)
 }
 

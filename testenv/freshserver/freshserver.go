@@ -320,6 +320,9 @@ func (s *Server) dialIn(ctx context.Context, network, addr string) (c net.Conn, 
 	return c, err, unix.Setns(int(self.Fd()), unix.CLONE_NEWNET) == nil
 }
 
+// Dir is the server's directory on this machine (overlay, docker data).
+func (s *Server) Dir() string { return s.dir }
+
 // ConsoleTail returns the last n lines nspawn and the server's console wrote.
 func (s *Server) ConsoleTail(n int) string {
 	b, _ := os.ReadFile(s.console)

@@ -91,13 +91,18 @@ const nsPrefix = "provision-lab-"
 
 // New creates the router namespace with the servers' bridge. Call Close,
 // also after an error: it deletes whatever was created.
-func New(ctx context.Context) (*Lab, error) {
+func New(ctx context.Context) (*Lab, error) { return NewOwned(ctx, os.Getpid()) }
+
+// NewOwned is New for a lab that outlives this process: it is reaped only
+// once the process owner is gone (the demo's lab lives as long as its
+// server's systemd-nspawn).
+func NewOwned(ctx context.Context, owner int) (*Lab, error) {
 	reapStale(ctx)
 	var b [3]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err
 	}
-	l := &Lab{ID: fmt.Sprintf("%d-%s", os.Getpid(), hex.EncodeToString(b[:]))}
+	l := &Lab{ID: fmt.Sprintf("%d-%s", owner, hex.EncodeToString(b[:]))}
 	l.router = nsPrefix + l.ID + "-r"
 	if err := l.addNS(ctx, l.router); err != nil {
 		return l, fmt.Errorf("create router namespace: %w", err)
@@ -371,6 +376,21 @@ func (l *Lab) addNS(ctx context.Context, name string) error {
 	l.created = append(l.created, name)
 	l.mu.Unlock()
 	return nil
+}
+
+// Remove deletes what the lab with this ID created, when its Lab value is
+// gone with the process that made it (the demo's down).
+func Remove(id string) error {
+	var errs []error
+	for _, dir := range []string{"/run/netns", "/etc/netns"} {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), nsPrefix+id+"-") {
+				errs = append(errs, delNS(e.Name()))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // delNS deletes a namespace and its /etc/netns directory.

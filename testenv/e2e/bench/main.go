@@ -251,7 +251,7 @@ func (b *bench) withServer(ctx context.Context, f func(e2e.Host) error) error {
 		return err
 	}
 	defer s.Shutdown()
-	h, err := e2e.Install(s, b.bin, filepath.Join(b.repo, "examples/demo.hcl"))
+	h, err := e2e.Install(s, b.bin, filepath.Join(b.repo, "testenv/e2e/standin.hcl"))
 	if err != nil {
 		return err
 	}
