@@ -325,10 +325,10 @@ func TestDirectRuleLifecycle(t *testing.T) {
 		got = append(got, d.Address()+": "+d.String())
 	}
 	want := []string{
-		"firewalld_direct_rule.comm_9002_allow_192_0_2_10: ipv4 raw PREROUTING 0 -s 192.0.2.10 -p tcp -m tcp --dport 9002 -j ACCEPT",
-		"firewalld_direct_rule.comm_9002_allow_2001_db8__10: ipv6 raw PREROUTING 0 -s 2001:db8::10 -p tcp -m tcp --dport 9002 -j ACCEPT",
-		"firewalld_direct_rule.comm_9002_drop_ipv4: ipv4 raw PREROUTING 1 ! -i lo -p tcp -m tcp --dport 9002 -j DROP",
-		"firewalld_direct_rule.comm_9002_drop_ipv6: ipv6 raw PREROUTING 1 ! -i lo -p tcp -m tcp --dport 9002 -j DROP",
+		"firewalld_direct_rule.comm_9002_allow_192_0_2_10: ipv4 raw PREROUTING 0 -s 192.0.2.10 -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 9002 -j ACCEPT",
+		"firewalld_direct_rule.comm_9002_allow_2001_db8__10: ipv6 raw PREROUTING 0 -s 2001:db8::10 -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 9002 -j ACCEPT",
+		"firewalld_direct_rule.comm_9002_drop_ipv4: ipv4 raw PREROUTING 1 ! -i lo -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 9002 -j DROP",
+		"firewalld_direct_rule.comm_9002_drop_ipv6: ipv6 raw PREROUTING 1 ! -i lo -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 9002 -j DROP",
 		"firewalld_direct_rule.loopback_guard: ipv4 raw PREROUTING 0 ! -i lo -d 127.0.0.0/8 -j DROP",
 	}
 	if !slices.Equal(got, want) {
