@@ -387,8 +387,14 @@ func (c *Container) removeStopped(ctx context.Context, cli *client.Client, curre
 	return nil
 }
 
-// noisePrefixes are paths whose changes say nothing an admin must keep.
-var noisePrefixes = []string{"/tmp", "/run", "/var/run", "/var/log", "/var/tmp", "/var/cache", "/root/.cache", "/dev", "/proc", "/sys", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/etc/mtab"}
+// noisePrefixes are paths whose changes say nothing an admin must keep:
+// runtime files, and what the hub itself writes as it runs (the system
+// accounts it creates at users' first login, its own database), which it
+// writes again after a restart.
+var noisePrefixes = []string{"/tmp", "/run", "/var/run", "/var/log", "/var/tmp", "/var/cache", "/root/.cache", "/dev", "/proc", "/sys",
+	"/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/etc/mtab",
+	"/etc/passwd", "/etc/passwd-", "/etc/group", "/etc/group-", "/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-",
+	"/etc/subuid", "/etc/subuid-", "/etc/subgid", "/etc/subgid-", "/var/lib/jupyterhub"}
 
 // summarizeDiff turns a container's filesystem diff into one sentence:
 // new Python, conda and R packages by name, other changes counted per

@@ -21,7 +21,8 @@ func TestSummarizeDiff(t *testing.T) {
 		{Kind: container.ChangeAdd, Path: sp + "/prettytable-3.9.0.dist-info"},
 		{Kind: container.ChangeAdd, Path: "/vagrant_installation/miniconda3/lib/R/library/base64enc"},
 		{Kind: container.ChangeAdd, Path: "/vagrant_installation/miniconda3/conda-meta/r-base64enc-0.1_3.json"},
-		{Kind: container.ChangeModify, Path: "/etc/passwd"},
+		{Kind: container.ChangeModify, Path: "/etc/ssl/openssl.cnf"},
+		{Kind: container.ChangeModify, Path: "/etc/passwd"}, // the hub adds users at first login
 		{Kind: container.ChangeAdd, Path: "/tmp/x"},
 		{Kind: container.ChangeAdd, Path: "/root/.cache/pip/y"},
 	}

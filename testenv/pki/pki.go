@@ -31,7 +31,7 @@ const (
 )
 
 // LeafValidity is how long issued certificates are valid.
-const LeafValidity = 30 * 24 * time.Hour
+const LeafValidity = 90 * 24 * time.Hour
 
 // CA is a certificate authority for tests.
 type CA struct {
