@@ -3,7 +3,10 @@ package docker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path"
 	"slices"
 	"sort"
@@ -52,6 +55,9 @@ type Container struct {
 	cfg    ContainerConfig
 	d      *Daemon
 	absent bool
+	// keptHome is where the removed container kept users' work, which
+	// stays (absent only).
+	keptHome string
 }
 
 // NewContainer validates cfg and returns the resource.
@@ -69,6 +75,8 @@ func NewContainer(cfg ContainerConfig) (*Container, error) {
 type containerRecord struct {
 	Name       string `json:"name"`
 	Deployment string `json:"deployment"`
+	// Home says where users' work is kept, for the removal's plan.
+	Home string `json:"home,omitempty"`
 }
 
 // ContainerFromRecord builds a resource whose desired state is "absent":
@@ -81,7 +89,7 @@ func ContainerFromRecord(rec engine.Record, d *Daemon) (engine.Resource, error) 
 	}
 	cfg := ContainerConfig{Resource: strings.TrimPrefix(rec.Address, KindContainer+"."), Host: d.host,
 		Container: deploy.Container{Name: r.Name, Deployment: r.Deployment}}
-	return &Container{cfg: cfg, d: d, absent: true}, nil
+	return &Container{cfg: cfg, d: d, absent: true, keptHome: r.Home}, nil
 }
 
 // Address implements engine.Resource.
@@ -92,7 +100,11 @@ func (c *Container) Record() *engine.Record {
 	if c.absent {
 		return nil
 	}
-	b, _ := json.Marshal(containerRecord{Name: c.cfg.Container.Name, Deployment: c.cfg.Container.Deployment})
+	r := containerRecord{Name: c.cfg.Container.Name, Deployment: c.cfg.Container.Deployment}
+	if m, ok := c.cfg.Container.Home(); ok {
+		r.Home = m.String()
+	}
+	b, _ := json.Marshal(r)
 	return &engine.Record{Address: c.Address(), Kind: KindContainer, Data: b}
 }
 
@@ -100,6 +112,8 @@ type containerPlan struct {
 	// Current is the ID of the container named Name, if any.
 	Current string `json:"current,omitempty"`
 	Delete  bool   `json:"delete,omitempty"`
+	// Home is users' work to copy into the persistent home first.
+	Home *homeCopy `json:"home,omitempty"`
 }
 
 // Plan compares the container named Name with the spec: running, image
@@ -126,6 +140,9 @@ func (c *Container) Plan(ctx context.Context) (*engine.Change, error) {
 		if exists && ins.Config != nil && ins.Config.Labels[LabelDeployment] == c.cfg.Container.Deployment {
 			ch.Action = engine.Delete
 			ch.Reasons = []string{"no longer in the spec"}
+			if c.keptHome != "" {
+				ch.Warnings = append(ch.Warnings, "users' work in "+c.keptHome+" stays: provision never deletes it, and a spec that adds the JupyterHub again finds it")
+			}
 			p.Delete = true
 			ch.Data, _ = json.Marshal(p)
 		}
@@ -143,10 +160,22 @@ func (c *Container) Plan(ctx context.Context) (*engine.Change, error) {
 		wantID = img.ID
 	}
 
+	home, hasHome := c.cfg.Container.Home()
+	if hasHome && !home.Volume {
+		// A new home directory is seeded from the image, as Docker seeds a
+		// new volume: the guide's home holds a vagrant directory.
+		if _, err := os.Lstat(home.Source); errors.Is(err, fs.ErrNotExist) {
+			p.Home = &homeCopy{Image: c.cfg.Container.Image.Written}
+			ch.Reasons = append(ch.Reasons, "home directory "+home.Source+" does not exist: apply creates it and seeds it from the image's /home")
+		}
+	}
 	if !exists {
 		ch.Action = engine.Create
-		ch.Reasons = []string{"container " + c.cfg.Container.Name + " does not exist"}
-		ch.Fingerprint = executors.Fingerprint("absent", wantID)
+		ch.Reasons = append([]string{"container " + c.cfg.Container.Name + " does not exist"}, ch.Reasons...)
+		if hasHome {
+			ch.Reasons = append(ch.Reasons, "users' work (/home) is kept in "+home.String())
+		}
+		ch.Fingerprint = executors.Fingerprint("absent", wantID, p.Home)
 		ch.Data, _ = json.Marshal(p)
 		return ch, nil
 	}
@@ -182,10 +211,27 @@ func (c *Container) Plan(ctx context.Context) (*engine.Change, error) {
 		ch.Reasons = append(ch.Reasons, "mounts differ")
 		ch.Fields = append(ch.Fields, engine.Field{Name: "mounts", Old: strings.Join(old, ", "), New: strings.Join(want, ", ")})
 	}
+	// Users' work in the container's own layer, where the restart that
+	// brings the persistent home would leave it: copy it over first.
+	mountsHome := slices.ContainsFunc(ins.Mounts, func(m container.MountPoint) bool { return path.Clean(m.Destination) == deploy.HomeDir })
+	var changes []container.FilesystemChange
+	if !mountsHome {
+		if changes, err = cli.ContainerDiff(ctx, ins.ID); err != nil {
+			return nil, fmt.Errorf("%s: read filesystem changes of %s: %w", c.Address(), c.cfg.Container.Name, c.d.wrap(err))
+		}
+		if n := layerHome(changes); n > 0 {
+			if hasHome {
+				p.Home = &homeCopy{From: ins.ID, Image: ins.Image, Paths: n}
+				ch.Reasons = append(ch.Reasons, fmt.Sprintf("users' work under /home (%d paths) lives in the container's own layer: apply copies it into %s before the restart", n, home))
+			} else {
+				ch.Warnings = append(ch.Warnings, fmt.Sprintf("container %s: %d paths under /home (users' work) live only in the container: the next restart loses them (persist_home = false)", c.cfg.Container.Name, n))
+			}
+		}
+	}
 	switch {
 	case len(ch.Reasons) == 0:
 	case len(ch.Fields) == 0:
-		ch.Action = engine.Update // only needs starting
+		ch.Action = engine.Update // only needs starting, or its home seeding
 	default:
 		ch.Action = engine.Replace
 	}
@@ -205,11 +251,13 @@ func (c *Container) Plan(ctx context.Context) (*engine.Change, error) {
 
 	var diffSummary string
 	if running {
-		changes, err := cli.ContainerDiff(ctx, ins.ID)
-		if err != nil {
-			return nil, fmt.Errorf("%s: read filesystem changes of %s: %w", c.Address(), c.cfg.Container.Name, c.d.wrap(err))
+		if changes == nil {
+			if changes, err = cli.ContainerDiff(ctx, ins.ID); err != nil {
+				return nil, fmt.Errorf("%s: read filesystem changes of %s: %w", c.Address(), c.cfg.Container.Name, c.d.wrap(err))
+			}
 		}
-		var mounts []string
+		// /home is users' work, reported above, not an install to warn of.
+		mounts := []string{deploy.HomeDir}
 		for _, m := range ins.Mounts {
 			mounts = append(mounts, path.Clean(m.Destination))
 		}
@@ -221,7 +269,7 @@ func (c *Container) Plan(ctx context.Context) (*engine.Change, error) {
 	if ins.State != nil {
 		state = ins.State.Status
 	}
-	ch.Fingerprint = executors.Fingerprint(ins.ID, state, ins.Image, wantID, env, portSet(ins.HostConfig), mountSet(ins.Mounts), diffSummary)
+	ch.Fingerprint = executors.Fingerprint(ins.ID, state, ins.Image, wantID, env, portSet(ins.HostConfig), mountSet(ins.Mounts), diffSummary, p.Home)
 	if ch.Action != engine.NoOp {
 		ch.Data, _ = json.Marshal(p)
 	}
@@ -289,6 +337,10 @@ func portSet(hc *container.HostConfig) []string {
 func (c *Container) wantMounts() []string {
 	var s []string
 	for _, m := range c.cfg.Container.Mounts {
+		if m.Volume {
+			s = append(s, "volume "+m.Source+":"+path.Clean(m.Target))
+			continue
+		}
 		s = append(s, path.Clean(m.Source)+":"+path.Clean(m.Target))
 	}
 	sort.Strings(s)
@@ -298,10 +350,13 @@ func (c *Container) wantMounts() []string {
 func mountSet(ms []container.MountPoint) []string {
 	var s []string
 	for _, m := range ms {
-		// Volumes the image declares are the image's business.
-		if m.Type == "bind" {
+		switch {
+		case m.Type == "bind":
 			s = append(s, path.Clean(m.Source)+":"+path.Clean(m.Destination))
+		case m.Type == "volume" && m.Name != "" && !isAnonymous(m.Name):
+			s = append(s, "volume "+m.Name+":"+path.Clean(m.Destination))
 		}
+		// Anonymous volumes the image declares are the image's business.
 	}
 	sort.Strings(s)
 	return s
@@ -355,6 +410,20 @@ func (c *Container) Apply(ctx context.Context, ch *engine.Change, out engine.Out
 	cli, err := c.d.client(ctx)
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.Address(), err)
+	}
+	if h := p.Home; h != nil {
+		home, _ := c.cfg.Container.Home()
+		what := "the image's /home"
+		if h.From != "" {
+			what = "users' work under /home of container " + short(h.From)
+		}
+		out.Progress(c.Address(), "copying "+what+" into "+home.String()+"…")
+		n, err := copyHome(ctx, cli, h.From, h.Image, home)
+		if err != nil {
+			// Nothing restarts: the unit comes after this resource.
+			return fmt.Errorf("%s: %w", c.Address(), c.d.wrap(err))
+		}
+		out.Progress(c.Address(), fmt.Sprintf("copied %d files and directories into %s", n, home))
 	}
 	if p.Delete {
 		out.Progress(c.Address(), "removing container "+c.cfg.Container.Name)
@@ -480,6 +549,11 @@ func summarizeDiff(changes []container.FilesystemChange, mounts []string) string
 		parts = append(parts, "other changes under "+listN(o, 8))
 	}
 	return fmt.Sprintf("%d paths changed inside the running container: %s", total, strings.Join(parts, "; "))
+}
+
+// isAnonymous reports a volume name Docker made up (64 hex digits).
+func isAnonymous(name string) bool {
+	return len(name) == 64 && strings.Trim(name, "0123456789abcdef") == ""
 }
 
 func isNoise(p string) bool {

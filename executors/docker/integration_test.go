@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/client"
 	"github.com/docker/go-connections/nat"
@@ -106,13 +108,17 @@ func busyboxRootfs() ([]byte, error) {
 	}
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
-	dirs := []string{"bin", "tmp", "etc", "vagrant_installation/miniconda3/bin", sitePkgs[1:], "vagrant_installation/miniconda3/lib/R/library", "vagrant_installation/miniconda3/conda-meta"}
+	dirs := []string{"bin", "tmp", "etc", "home", "home/vagrant", "vagrant_installation/miniconda3/bin", sitePkgs[1:], "vagrant_installation/miniconda3/lib/R/library", "vagrant_installation/miniconda3/conda-meta"}
 	for _, d := range dirs {
 		tw.WriteHeader(&tar.Header{Name: d + "/", Mode: 0o755, Typeflag: tar.TypeDir})
 	}
 	tw.WriteHeader(&tar.Header{Name: "bin/busybox", Mode: 0o755, Size: int64(len(bb)), Typeflag: tar.TypeReg})
 	tw.Write(bb)
-	for _, a := range []string{"sh", "sleep", "mkdir", "touch", "echo", "cat", "ls", "rm", "true"} {
+	// The image's own /home, which a new home is seeded from.
+	seed := []byte("the guide's vagrant directory\n")
+	tw.WriteHeader(&tar.Header{Name: "home/vagrant/README", Mode: 0o644, Uid: 1000, Gid: 1000, Size: int64(len(seed)), Typeflag: tar.TypeReg})
+	tw.Write(seed)
+	for _, a := range []string{"sh", "sleep", "mkdir", "touch", "echo", "cat", "ls", "rm", "true", "chown", "chmod"} {
 		tw.WriteHeader(&tar.Header{Name: "bin/" + a, Linkname: "busybox", Mode: 0o777, Typeflag: tar.TypeSymlink})
 	}
 	scripts := map[string]string{
@@ -712,4 +718,121 @@ func BenchmarkPlanConverged(b *testing.B) {
 			b.Fatalf("container plan %+v, %v", ch, err)
 		}
 	}
+}
+
+// homeFile reads path from a new container of baseImage that mounts m at
+// /home, through the archive endpoint: its header (owner, mode) and bytes.
+func homeFile(t *testing.T, cli *client.Client, m mount.Mount, p string) (*tar.Header, string) {
+	t.Helper()
+	ctx := context.Background()
+	resp, err := cli.ContainerCreate(ctx, &container.Config{Image: baseImage, Cmd: []string{"true"}}, &container.HostConfig{Mounts: []mount.Mount{m}}, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.ContainerRemove(ctx, resp.ID, container.RemoveOptions{Force: true})
+	rc, _, err := cli.CopyFromContainer(ctx, resp.ID, p)
+	if err != nil {
+		t.Fatalf("read %s from the home: %v", p, err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	h, err := tr.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(tr)
+	return h, string(b)
+}
+
+// TestHomeMigration: a container that kept users' work in its own layer
+// (no /home mount: converged without a home, or by the guide's line) is
+// planned for replacement with its work copied into the persistent home
+// first, every file with its owner, mode and bytes; a new home directory
+// is seeded from the image's /home; a copy that fails fails the apply.
+func TestHomeMigration(t *testing.T) {
+	ctx := context.Background()
+	cli := testClient(t)
+	const volume = "pvtest-mig-home"
+	t.Cleanup(func() { cli.VolumeRemove(context.Background(), volume, true) })
+	old := runContainer(t, cli, "pvtest-mig", "mig", nil, 0, nil, "sh", "-c",
+		"mkdir -p /home/alice/openbis && echo '{\"cells\": []}' >/home/alice/openbis/analysis.ipynb && "+
+			"chown -R 1000:1001 /home/alice && chmod 640 /home/alice/openbis/analysis.ipynb && chmod 700 /home/alice && sleep 3600")
+	waitFor(t, func() bool {
+		ch, _ := cli.ContainerDiff(ctx, old)
+		return layerHome(ch) >= 3
+	})
+	cfg := ContainerConfig{Resource: "mig", Host: testHost, Container: deploy.Container{Name: "pvtest-mig", Deployment: "mig", Image: mustRef(baseImage),
+		Mounts: []deploy.Mount{{Source: volume, Target: "/home", Volume: true}}}}
+	r, err := NewContainer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := mustPlan(t, r)
+	wantAction(t, ch, engine.Replace)
+	if !strings.Contains(strings.Join(ch.Reasons, "\n"), "users' work under /home (3 paths)") {
+		t.Errorf("reasons %q", ch.Reasons)
+	}
+	var out bytes.Buffer
+	if err := r.Apply(ctx, ch, render.NewText(&out, &out, false)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "copied 5 files and directories into volume "+volume) {
+		t.Errorf("apply said:\n%s", out.String())
+	}
+	h, body := homeFile(t, cli, mount.Mount{Type: mount.TypeVolume, Source: volume, Target: "/home"}, "/home/alice/openbis/analysis.ipynb")
+	if h.Uid != 1000 || h.Gid != 1001 || h.Mode&0o777 != 0o640 || body != "{\"cells\": []}\n" {
+		t.Errorf("migrated notebook: uid %d gid %d mode %o body %q", h.Uid, h.Gid, h.Mode, body)
+	}
+	if h, _ := homeFile(t, cli, mount.Mount{Type: mount.TypeVolume, Source: volume, Target: "/home"}, "/home/alice"); h.Mode&0o777 != 0o700 {
+		t.Errorf("alice's home mode %o, want 700", h.Mode&0o777)
+	}
+	// The image's own /home came along: it was in the old container too.
+	if _, body := homeFile(t, cli, mount.Mount{Type: mount.TypeVolume, Source: volume, Target: "/home"}, "/home/vagrant/README"); !strings.Contains(body, "vagrant") {
+		t.Errorf("image's /home not in the volume: %q", body)
+	}
+
+	// A new home directory is seeded from the image.
+	dir := filepath.Join(t.TempDir(), "srv-home")
+	seedCfg := cfg
+	seedCfg.Resource, seedCfg.Container.Name = "seed", "pvtest-seed"
+	seedCfg.Container.Mounts = []deploy.Mount{{Source: dir, Target: "/home"}}
+	seed, err := NewContainer(seedCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch = mustPlan(t, seed)
+	wantAction(t, ch, engine.Create)
+	mustApply(t, seed, ch)
+	if fi, err := os.Stat(filepath.Join(dir, "vagrant/README")); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 1000 {
+		t.Errorf("seeded home: %v %+v", err, fi)
+	}
+	if ch := mustPlan(t, seed); ch.Action != engine.Create || strings.Contains(strings.Join(ch.Reasons, " "), "seeds") {
+		t.Errorf("seeded again: %+v", ch)
+	}
+
+	// A copy that fails (the old container went away since the plan)
+	// fails the apply, before any restart.
+	old2 := runContainer(t, cli, "pvtest-mig2", "mig", nil, 0, nil, "sh", "-c", "mkdir -p /home/bob && echo x >/home/bob/n.ipynb && sleep 3600")
+	waitFor(t, func() bool { ch, _ := cli.ContainerDiff(ctx, old2); return layerHome(ch) >= 2 })
+	cfg2 := cfg
+	cfg2.Resource, cfg2.Container.Name = "mig2", "pvtest-mig2"
+	r2, _ := NewContainer(cfg2)
+	ch = mustPlan(t, r2)
+	if err := cli.ContainerRemove(ctx, old2, container.RemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.Apply(ctx, ch, engine.Discard); err == nil || !strings.Contains(err.Error(), "read /home of") {
+		t.Errorf("apply after the source vanished: %v", err)
+	}
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		if ok() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("condition not met in 5 s")
 }

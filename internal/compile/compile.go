@@ -257,6 +257,9 @@ func (c *Compiled) jupyterhub(ctx context.Context, s *spec.Spec, j *spec.Jupyter
 	if w := tlscert.Reachable(ctx, j.OpenBISURL, 3*time.Second, t.Dial); w != "" {
 		c.Warnings = append(c.Warnings, w)
 	}
+	if !j.PersistHome {
+		c.Warnings = append(c.Warnings, "persist_home = false: users' work under /home lives in the container, and every restart of "+j.Unit+" (upgrades, reboots, crashes) loses it")
+	}
 	if j.Certificates != "" {
 		warns, err := tlscert.Check(path.Join(j.Certificates, j.CertificateCrt), path.Join(j.Certificates, j.CertificateKey), s.Deployment.JupyterHubHost, t.Now())
 		if err != nil {
@@ -352,14 +355,23 @@ func Container(s *spec.Spec, j *spec.JupyterHub) *deploy.Container {
 			{HostPort: s.Deployment.CommunicationPort, ContainerPort: deploy.IntegrationPort},
 		},
 	}
-	if j.Home != "" {
-		c.Mounts = append(c.Mounts, deploy.Mount{Source: j.Home, Target: "/home"})
+	switch {
+	case j.Home != "":
+		c.Mounts = append(c.Mounts, deploy.Mount{Source: j.Home, Target: deploy.HomeDir})
+	case j.PersistHome:
+		// A named volume: Docker seeds it from the image's /home on first
+		// use, and it survives every docker rm of the container.
+		c.Mounts = append(c.Mounts, deploy.Mount{Source: HomeVolume(j), Target: deploy.HomeDir, Volume: true})
 	}
 	if j.Certificates != "" {
 		c.Mounts = append(c.Mounts, deploy.Mount{Source: j.Certificates, Target: deploy.CertDir})
 	}
 	return c
 }
+
+// HomeVolume names the volume that keeps users' work when the spec names
+// no home directory.
+func HomeVolume(j *spec.JupyterHub) string { return j.ContainerName + "-home" }
 
 func hasSensitive(env []deploy.Env) bool {
 	for _, e := range env {

@@ -217,3 +217,39 @@ func TestOpenBISUnreachable(t *testing.T) {
 		t.Errorf("warnings %q", w)
 	}
 }
+
+// TestHome: users' work is kept in a named volume unless the spec names a
+// directory; opting out is allowed and warned about on every plan.
+func TestHome(t *testing.T) {
+	for _, tt := range []struct {
+		name, attrs string
+		mount       string // "" = none
+		warning     string
+	}{
+		{"default volume", ``, "volume jupyterhub-openbis-home", ""},
+		{"directory", `home = "/srv/jupyterhub/home"`, "/srv/jupyterhub/home", ""},
+		{"opted out", `persist_home = false`, "", "every restart of jupyterhub-openbis.service"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b, _ := os.ReadFile("../../examples/offline-tar.hcl")
+			src, diags := spec.Decode("offline-tar.hcl", bytes.Replace(b, []byte("certificates ="), []byte(tt.attrs+"\n    certificates ="), 1), spec.Inputs{})
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			j := src.Spec.Host("jupyterhub.example.org").JupyterHub
+			j.Certificates = ""
+			m, ok := Container(src.Spec, j).Home()
+			if got := map[bool]string{true: m.String()}[ok]; got != tt.mount {
+				t.Errorf("home mount %q, want %q", got, tt.mount)
+			}
+			c, err := Host(context.Background(), src.Spec, "jupyterhub.example.org", testTarget)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if w := strings.Join(c.Warnings, "\n"); tt.warning == "" && w != "" || !strings.Contains(w, tt.warning) {
+				t.Errorf("warnings %q, want %q", w, tt.warning)
+			}
+		})
+	}
+}

@@ -54,9 +54,33 @@ type Port struct {
 	ContainerPort int
 }
 
-// Mount is one bind mount of a host directory.
+// Mount is one mount: a host directory (bind), or with Volume a Docker
+// named volume whose name is Source.
 type Mount struct {
 	Source, Target string
+	Volume         bool
+}
+
+// HomeDir is where users' work lives inside the container: their
+// notebooks, including the ones the ELN's integration service writes.
+const HomeDir = "/home"
+
+// Home returns the mount that keeps users' work, if any.
+func (c *Container) Home() (Mount, bool) {
+	for _, m := range c.Mounts {
+		if m.Target == HomeDir {
+			return m, true
+		}
+	}
+	return Mount{}, false
+}
+
+// String says where a mount's data lives, for plans and warnings.
+func (m Mount) String() string {
+	if m.Volume {
+		return "volume " + m.Source
+	}
+	return m.Source
 }
 
 // Published returns the host port that container port cport is published
@@ -88,8 +112,8 @@ func (c *Container) Validate() error {
 		seen[p.HostPort] = true
 	}
 	for _, m := range c.Mounts {
-		if !path.IsAbs(m.Source) || !path.IsAbs(m.Target) {
-			errs = append(errs, fmt.Sprintf("mount %s:%s: both paths must be absolute", m.Source, m.Target))
+		if m.Volume && (m.Source == "" || strings.ContainsAny(m.Source, "/:")) || !m.Volume && !path.IsAbs(m.Source) || !path.IsAbs(m.Target) {
+			errs = append(errs, fmt.Sprintf("mount %s:%s: want an absolute host path or a volume name, and an absolute target", m.Source, m.Target))
 		}
 	}
 	for _, e := range c.Env {

@@ -127,7 +127,7 @@ func (d *decoder) host(b *hcl.Block, dep Deployment) *Host {
 
 func (d *decoder) jupyterhub(b *hcl.Block, dep Deployment) *JupyterHub {
 	c := d.content(b.Body, &hcl.BodySchema{
-		Attributes: attrSchema(nil, "container_name", "openbis_url", "home", "certificates", "certificate_key",
+		Attributes: attrSchema(nil, "container_name", "openbis_url", "home", "persist_home", "certificates", "certificate_key",
 			"certificate_crt", "start_script", "unit", "health_timeout", "health_url", "hub_api_address", "proxy_api_address"),
 		Blocks: []hcl.BlockHeaderSchema{{Type: "image"}},
 	})
@@ -135,6 +135,7 @@ func (d *decoder) jupyterhub(b *hcl.Block, dep Deployment) *JupyterHub {
 	j := &JupyterHub{
 		ContainerName:   d.str(a, "container_name", "jupyterhub-openbis"),
 		Home:            d.absPath(a, "home", ""),
+		PersistHome:     d.boolean(a, "persist_home", true),
 		Certificates:    d.absPath(a, "certificates", ""),
 		CertificateKey:  d.str(a, "certificate_key", "default.key"),
 		CertificateCrt:  d.str(a, "certificate_crt", "default.crt"),
@@ -147,6 +148,9 @@ func (d *decoder) jupyterhub(b *hcl.Block, dep Deployment) *JupyterHub {
 		Range:           b.DefRange,
 	}
 	j.OpenBISURL, _, j.OpenBISURLSensitive = d.sensitiveStr(a, "openbis_url", "https://"+dep.OpenBISHost)
+	if attr, ok := a["persist_home"]; ok && !j.PersistHome && j.Home != "" {
+		d.errorf(attr.Expr.Range().Ptr(), "Conflicting home settings", "home names where users' work is kept and persist_home = false says it is not kept; remove one of them.")
+	}
 	if attr, ok := a["container_name"]; ok && !validContainerName(j.ContainerName) {
 		d.errorf(attr.Expr.Range().Ptr(), "Invalid container name", "%q: Docker container names are [a-zA-Z0-9][a-zA-Z0-9_.-]*.", j.ContainerName)
 	}

@@ -91,6 +91,7 @@ func TestDiagnostics(t *testing.T) {
 host "openbis.example.org" {`, "Duplicate host block", "21:6", Inputs{}},
 		{"missing deployment", `deployment "d" {`, `deploymen "d" {`, "Unsupported block type", "6:1", Inputs{}},
 		{"undefined variable", `communication_port = var.port`, `communication_port = var.prot`, "Unsupported attribute", "9:27", Inputs{}},
+		{"home and no persistence", `home = "/srv/home"`, "home = \"/srv/home\"\n    persist_home = false", "Conflicting home settings", "18:20", Inputs{}},
 		// The executors' own checks, found at validate time.
 		{"setuid mode", `eln_instance_profile { path = "/opt/openbis/InstanceProfile.js" }`, "file \"x\" {\n    path = \"/x\"\n    content = \"\"\n    mode = \"4755\"\n  }", "Invalid mode", "25:12", Inputs{}},
 		{"CIDR with host bits", `firewall {}`, `firewall { allow_from = ["10.0.0.5/24"] }`, "Invalid source", "19:27", Inputs{}},

@@ -47,13 +47,17 @@ type JupyterHub struct {
 	OpenBISURL    string
 	// OpenBISURLSensitive: the URL carries a secret (a password in it).
 	OpenBISURLSensitive bool
-	Home                string // host dir mounted at /home; "" = image's own
-	Certificates        string // host dir mounted at /vagrant/config/certificates
-	CertificateKey      string // file name inside Certificates
-	CertificateCrt      string
-	StartScript         string
-	Unit                string
-	HealthTimeout       time.Duration
+	// Home is the host directory mounted at /home; "" means the named
+	// volume CONTAINER-home, unless PersistHome is false (users' work then
+	// lives in the container and a restart loses it).
+	Home           string
+	PersistHome    bool
+	Certificates   string // host dir mounted at /vagrant/config/certificates
+	CertificateKey string // file name inside Certificates
+	CertificateCrt string
+	StartScript    string
+	Unit           string
+	HealthTimeout  time.Duration
 	// HealthURL is probed after a (re)start; no answer means roll back.
 	HealthURL string
 	// Addresses the hub API (8081) and proxy API (8001) are published on:

@@ -106,11 +106,12 @@ type Server struct {
 	// Docker is the address of the server's dockerd.
 	Docker string
 
-	dir     string
-	merged  string
-	nspawn  *exec.Cmd
-	exited  chan struct{}
-	console string
+	dir         string
+	merged      string
+	nspawn      *exec.Cmd
+	exited      chan struct{}
+	console     string
+	bootTimeout time.Duration
 }
 
 // Start boots a server for t and powers it off when t ends, also when it
@@ -159,43 +160,69 @@ func Boot(ctx context.Context, opts Options) (s *Server, err error) {
 		return s, fmt.Errorf("mount overlay on %s: %w", s.merged, err)
 	}
 
-	console, err := os.Create(s.console)
-	if err != nil {
+	s.bootTimeout = opts.BootTimeout
+	if err := s.start(ctx); err != nil {
 		return s, err
+	}
+	return s, nil
+}
+
+// start runs systemd-nspawn on the server's root and waits until it has
+// booted.
+func (s *Server) start(ctx context.Context) error {
+	console, err := os.OpenFile(s.console, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
 	}
 	defer console.Close()
 	// See DESIGN.md for why each flag is needed on these machines.
 	cmd := exec.Command("systemd-nspawn", "--boot", "--register=no", "--keep-unit",
 		"--private-network", "--system-call-filter=@keyring bpf",
-		"--bind="+filepath.Join(dir, "docker")+":/var/lib/docker",
+		"--bind="+filepath.Join(s.dir, "docker")+":/var/lib/docker",
 		"--link-journal=no", "--resolv-conf=off", "--timezone=off",
-		"--console=passive", "--machine="+filepath.Base(dir), "-D", s.merged)
+		"--console=passive", "--machine="+filepath.Base(s.dir), "-D", s.merged)
 	cmd.Env = append(os.Environ(), "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1")
 	cmd.Stdout, cmd.Stderr = console, console
 	// Its own process group, so the test's terminal signals do not reach it
 	// and Shutdown can kill exactly this group.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return s, fmt.Errorf("start systemd-nspawn: %w", err)
+		return fmt.Errorf("start systemd-nspawn: %w", err)
 	}
 	s.nspawn = cmd
-	go func() { cmd.Wait(); close(s.exited) }()
+	exited := make(chan struct{})
+	s.exited = exited
+	go func() { cmd.Wait(); close(exited) }()
 
-	ctx, cancel := context.WithTimeout(ctx, opts.BootTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.bootTimeout)
 	defer cancel()
 	if err := s.waitPid1(ctx); err != nil {
-		return s, err
+		return err
 	}
 	if err := s.writeOwner(); err != nil {
-		return s, err
+		return err
 	}
 	s.Root = fmt.Sprintf("/proc/%d/root", s.Pid)
 	s.Bus = "unix:path=" + s.Root + "/run/dbus/system_bus_socket"
 	s.Docker = "unix://" + s.Root + "/run/docker.sock"
-	if err := s.waitBooted(ctx); err != nil {
-		return s, err
+	return s.waitBooted(ctx)
+}
+
+// Reboot powers the server off and boots it again from the same disk (its
+// overlay and docker data): what survives a reboot survives this. Pid,
+// Root, Bus and Docker change.
+func (s *Server) Reboot(ctx context.Context) error {
+	if s.nspawn == nil {
+		return errors.New("reboot: the server is not running")
 	}
-	return s, nil
+	unix.Kill(s.Pid, sigPowerOff)
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("reboot: the server did not power off in 30 s:\n%s", s.ConsoleTail(20))
+	}
+	s.nspawn, s.Pid = nil, 0
+	return s.start(ctx)
 }
 
 // waitPid1 finds the container's init: the child of nspawn that runs systemd.

@@ -27,8 +27,8 @@ type StandIn struct {
 // StartCommand is the command the guide's docker run passes to the image.
 const StartCommand = "./vagrant/initialize/start_jupyterhub.sh"
 
-// applets are the busybox commands the stand-in's scripts use.
-var applets = []string{"sh", "env", "mkdir", "httpd", "cat", "echo", "sleep", "kill"}
+// applets are the busybox commands the stand-in's scripts and the tests use.
+var applets = []string{"sh", "env", "mkdir", "httpd", "cat", "echo", "sleep", "kill", "chown", "chmod", "stat", "find"}
 
 func (img StandIn) script() string {
 	if img.Broken {
