@@ -31,7 +31,9 @@ var ErrSymlink = errors.New("is a symlink; refusing to follow it (remove it or p
 
 // ReadFile reads path without following a symlink at it.
 func ReadFile(path string) (FileState, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	// O_NONBLOCK: a FIFO planted at a managed path must not hang the plan;
+	// the type check below refuses it.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return FileState{}, nil
@@ -127,38 +129,66 @@ func replace(path string, content []byte, mode fs.FileMode, uid, gid int, keepBa
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	var bak *pendingBackup
 	if old != nil && keepBackup {
-		if err := backup(path); err != nil {
+		if bak, err = linkBackup(path); err != nil {
 			return err
 		}
 	}
 	if err := os.Rename(tmpName, path); err != nil {
+		bak.drop()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	ok = true
+	// The backup is never more readable than the new version: a file
+	// tightened to 0600 must not leave its old content at 0644.
+	if bak != nil {
+		if err := bak.keep(old.Mode().Perm() & mode.Perm()); err != nil {
+			return err
+		}
+	}
 	return syncDir(dir)
 }
 
-// backup keeps the current version of path as path+BackupSuffix. A hard link
-// costs no copy and keeps the old inode alive after the rename replaces it.
-func backup(path string) error {
-	bak := path + BackupSuffix
-	tmp := filepath.Join(filepath.Dir(path), tempPrefix+filepath.Base(bak))
-	os.Remove(tmp)
-	if err := os.Link(path, tmp); err != nil {
-		return fmt.Errorf("back up %s: %w", path, err)
+// pendingBackup is a hard link to a file's previous version, made before
+// the file is replaced or removed: it costs no copy and keeps the old inode
+// alive. keep gives it its final mode and name.
+type pendingBackup struct{ path, tmp string }
+
+func linkBackup(path string) (*pendingBackup, error) {
+	b := &pendingBackup{path: path, tmp: filepath.Join(filepath.Dir(path), tempPrefix+filepath.Base(path)+BackupSuffix)}
+	os.Remove(b.tmp)
+	if err := os.Link(path, b.tmp); err != nil {
+		return nil, fmt.Errorf("back up %s: %w", path, err)
 	}
-	if err := os.Rename(tmp, bak); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("back up %s: %w", path, err)
+	return b, nil
+}
+
+// keep chmods the previous version, now reachable through the backup
+// only, to perm and renames it to path+BackupSuffix.
+func (b *pendingBackup) keep(perm fs.FileMode) error {
+	if err := os.Chmod(b.tmp, perm); err != nil {
+		b.drop()
+		return fmt.Errorf("back up %s: %w", b.path, err)
 	}
-	// When a crash left bak as a link to path's own inode, rename(2) does
-	// nothing and tmp stays behind: remove it.
-	os.Remove(tmp)
+	if err := os.Rename(b.tmp, b.path+BackupSuffix); err != nil {
+		b.drop()
+		return fmt.Errorf("back up %s: %w", b.path, err)
+	}
+	// When a crash left the backup as a link to the same inode, rename(2)
+	// does nothing and the temp name stays: remove it.
+	b.drop()
 	return nil
 }
 
-// RemoveFile deletes path, keeping its last version as a backup.
+func (b *pendingBackup) drop() {
+	if b != nil {
+		os.Remove(b.tmp)
+	}
+}
+
+// RemoveFile deletes path, keeping its last version as a backup readable
+// by its owner only: it may be a secret that was deleted on purpose.
 func RemoveFile(path string) error {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -170,11 +200,16 @@ func RemoveFile(path string) error {
 	if fi.Mode()&fs.ModeSymlink != 0 {
 		return fmt.Errorf("remove %s: %w", path, ErrSymlink)
 	}
-	if err := backup(path); err != nil {
+	bak, err := linkBackup(path)
+	if err != nil {
 		return err
 	}
 	if err := os.Remove(path); err != nil {
+		bak.drop()
 		return fmt.Errorf("remove %s: %w", path, err)
+	}
+	if err := bak.keep(fi.Mode().Perm() & 0o600); err != nil {
+		return err
 	}
 	return syncDir(filepath.Dir(path))
 }

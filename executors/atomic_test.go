@@ -5,7 +5,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestWriteFile(t *testing.T) {
@@ -165,5 +168,61 @@ func TestWriteFileAfterCrashBetweenBackupAndRename(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(path + BackupSuffix); string(b) != "v1" {
 		t.Errorf("backup = %q, want v1", b)
+	}
+}
+
+// TestBackupNeverMoreReadable: a file tightened from 0644 to 0600 does not
+// leave its old content world-readable in the backup, and a deleted file's
+// backup is its owner's only.
+func TestBackupNeverMoreReadable(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "secret")
+	if err := WriteFile(path, []byte("old secret"), 0o644, -1, -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(path, []byte("new secret"), 0o600, -1, -1); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		step string
+		want fs.FileMode
+	}{{"tightened", 0o600}} {
+		if fi, err := os.Stat(path + BackupSuffix); err != nil || fi.Mode().Perm() != tt.want {
+			t.Errorf("%s: backup mode %v (%v), want %v", tt.step, fi.Mode().Perm(), err, tt.want)
+		}
+	}
+	if err := WriteFile(path, []byte("public"), 0o644, -1, -1); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(path + BackupSuffix); fi.Mode().Perm() != 0o600 {
+		t.Errorf("loosened: the 0600 version's backup is %v", fi.Mode().Perm())
+	}
+	if err := RemoveFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(path + BackupSuffix); fi.Mode().Perm() != 0o600 {
+		t.Errorf("deleted: backup mode %v, want 0600", fi.Mode().Perm())
+	}
+}
+
+// TestReadFileFIFO: a FIFO at a managed path is an error at once, not a
+// plan that hangs.
+func TestReadFileFIFO(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := ReadFile(path); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("err = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadFile hangs on a FIFO")
+	}
+	if err := WriteFile(path, []byte("x"), 0o644, -1, -1); err == nil {
+		t.Error("WriteFile replaced a FIFO")
 	}
 }

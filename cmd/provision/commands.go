@@ -351,13 +351,30 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			v := version
-			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-				v = bi.Main.Version
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "provision %s\n", v)
+			fmt.Fprintln(cmd.OutOrStdout(), versionString())
 		},
 	}
+}
+
+// versionString is "provision VERSION (commit C)": the version set at
+// build time, else the module's, and the VCS commit the binary was built
+// from.
+func versionString() string {
+	v, commit := version, ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				commit = s.Value[:12]
+			}
+		}
+	}
+	if commit != "" {
+		return fmt.Sprintf("provision %s (commit %s)", v, commit)
+	}
+	return "provision " + v
 }
 
 func completeSpecFiles(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -40,8 +41,15 @@ func main() {
 	os.Exit(code)
 }
 
-// run executes the command line and returns the exit code.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// run executes the command line and returns the exit code. A panic is a
+// bug, reported as an error (exit 1): exit 2 means only "changes pending".
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "Error: provision crashed: %v\nThis is a bug; please report it with the command line and this trace:\n%s", r, debug.Stack())
+			code = exitError
+		}
+	}()
 	root := newRoot(stdout, stderr)
 	root.SetArgs(terraformFlags(args))
 	root.SetIn(stdin)
@@ -71,6 +79,8 @@ unit, the firewall rule to the openBIS host, and the ELN's InstanceProfile.js.
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.Version = versionString()
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newPlanCmd(), newApplyCmd(), newValidateCmd(), newFmtCmd(), newVersionCmd())
@@ -89,16 +99,21 @@ func useColor(w io.Writer, disabled bool) bool {
 // terraformFlags accepts Terraform's single-dash long flags (-out=FILE,
 // -var NAME=V, -var-file F, -refresh=true, -json) as admins type them.
 func terraformFlags(args []string) []string {
-	out := make([]string, len(args))
-	for i, a := range args {
+	out := make([]string, 0, len(args))
+	for _, a := range args {
+		// plan always exits 2 on pending changes, as with Terraform's
+		// -detailed-exitcode.
+		if a == "-detailed-exitcode" || a == "--detailed-exitcode" {
+			continue
+		}
 		name, _, _ := strings.Cut(strings.TrimPrefix(a, "-"), "=")
 		switch name {
-		case "out", "var", "var-file", "refresh", "json", "host", "state", "no-color", "lock-timeout", "lock-file", "check":
+		case "out", "var", "var-file", "refresh", "json", "host", "state", "no-color", "lock-timeout", "lock-file", "check", "help", "version":
 			if strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "--") {
 				a = "-" + a
 			}
 		}
-		out[i] = a
+		out = append(out, a)
 	}
 	return out
 }

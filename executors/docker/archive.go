@@ -12,6 +12,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -78,7 +79,8 @@ type tarEntry struct {
 
 // ReadArchive reads the image metadata of a `docker save` tar at path.
 func ReadArchive(p string) (*Archive, error) {
-	f, err := os.Open(p)
+	// O_NONBLOCK: a FIFO at the path is refused below, not waited on.
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("read image archive: %w", err)
 	}
@@ -86,6 +88,9 @@ func ReadArchive(p string) (*Archive, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("read image archive %s: %w", p, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("read image archive %s: not a regular file (%s)", p, fi.Mode().Type())
 	}
 	a, err := readArchive(f, fi.Size())
 	if err != nil {

@@ -14,11 +14,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/url"
 	"os"
 	"time"
+
+	"github.com/openbis/provision/executors"
 )
 
 // ExpiryWarning is how long before it expires a certificate draws a warning.
@@ -78,14 +79,14 @@ func Check(certPath, keyPath, host string, now time.Time) (warnings []string, er
 }
 
 func readFile(what, path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	st, err := executors.ReadFile(path)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("%s file %s does not exist", what, path)
 	case err != nil:
 		return nil, fmt.Errorf("read %s file: %w", what, err)
+	case !st.Exists:
+		return nil, fmt.Errorf("%s file %s does not exist", what, path)
 	}
-	return b, nil
+	return st.Content, nil
 }
 
 // checkKeyMode refuses a key anyone on the host can read.

@@ -280,3 +280,16 @@ func TestStateIsPerHost(t *testing.T) {
 		t.Errorf("orphans = %v", o)
 	}
 }
+
+// TestLockRefusesSharedDirectory: a lock in a directory others can write
+// (world-writable /run/lock) could be held forever by anyone.
+func TestLockRefusesSharedDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shared")
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o1777)
+	if _, err := AcquireLock(context.Background(), filepath.Join(dir, "apply.lock"), nil); err == nil || !strings.Contains(err.Error(), "writable by others") {
+		t.Errorf("lock in a world-writable directory: %v", err)
+	}
+}

@@ -148,6 +148,9 @@ func (d *decoder) jupyterhub(b *hcl.Block, dep Deployment) *JupyterHub {
 		Range:           b.DefRange,
 	}
 	j.OpenBISURL, _, j.OpenBISURLSensitive = d.sensitiveStr(a, "openbis_url", "https://"+dep.OpenBISHost)
+	if attr, ok := a["start_script"]; ok && strings.ContainsAny(j.StartScript, "$\\\"'% ;") {
+		d.errorf(attr.Expr.Range().Ptr(), "Invalid start script path", "start_script %q: systemd would expand or split it in ExecStart=; use a path of letters, digits and . _ - / only.", j.StartScript)
+	}
 	if attr, ok := a["persist_home"]; ok && !j.PersistHome && j.Home != "" {
 		d.errorf(attr.Expr.Range().Ptr(), "Conflicting home settings", "home names where users' work is kept and persist_home = false says it is not kept; remove one of them.")
 	}

@@ -374,10 +374,15 @@ func (d *decoder) validateVariable(name string, val cty.Value, checks []*hcl.Blo
 			continue
 		}
 		if cond.False() {
-			msg, _ := c.Attributes["error_message"].Expr.Value(nil)
+			// The message may interpolate the variable, as Terraform's do:
+			// evaluate it in the same context as the condition.
+			msg, mdiags := c.Attributes["error_message"].Expr.Value(ctx)
 			text := "The value is not allowed."
-			if msg.Type() == cty.String && !msg.IsNull() {
+			if msg, marks := msg.UnmarkDeep(); !mdiags.HasErrors() && msg.Type() == cty.String && !msg.IsNull() && msg.IsKnown() {
 				text = msg.AsString()
+				if _, ok := marks[sensitive]; ok {
+					text = "The value is not allowed (the message is withheld: it shows a sensitive value)."
+				}
 			}
 			d.errorf(c.Attributes["condition"].Expr.Range().Ptr(), "Invalid value for variable", "var.%s: %s", name, text)
 		}

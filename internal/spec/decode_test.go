@@ -92,6 +92,7 @@ host "openbis.example.org" {`, "Duplicate host block", "21:6", Inputs{}},
 		{"missing deployment", `deployment "d" {`, `deploymen "d" {`, "Unsupported block type", "6:1", Inputs{}},
 		{"undefined variable", `communication_port = var.port`, `communication_port = var.prot`, "Unsupported attribute", "9:27", Inputs{}},
 		{"home and no persistence", `home = "/srv/home"`, "home = \"/srv/home\"\n    persist_home = false", "Conflicting home settings", "18:20", Inputs{}},
+		{"start script for systemd", `home = "/srv/home"`, `start_script = "/usr/local/bin/start$HOME.sh"`, "Invalid start script path", "17:20", Inputs{}},
 		// The executors' own checks, found at validate time.
 		{"setuid mode", `eln_instance_profile { path = "/opt/openbis/InstanceProfile.js" }`, "file \"x\" {\n    path = \"/x\"\n    content = \"\"\n    mode = \"4755\"\n  }", "Invalid mode", "25:12", Inputs{}},
 		{"CIDR with host bits", `firewall {}`, `firewall { allow_from = ["10.0.0.5/24"] }`, "Invalid source", "19:27", Inputs{}},
@@ -258,4 +259,41 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal("no spec and no error")
 		}
 	})
+}
+
+// TestValidationMessageInterpolates: error_message may name the variable,
+// as Terraform users write it; a sensitive one is withheld.
+func TestValidationMessageInterpolates(t *testing.T) {
+	for _, tt := range []struct {
+		sensitive bool
+		want      string
+	}{{false, "Port 8081 is reserved."}, {true, "withheld"}} {
+		src := strings.Replace(base, `  default = 80
+}`, fmt.Sprintf(`  default = 8081
+  sensitive = %v
+  validation {
+    condition     = var.port != 8081
+    error_message = "Port ${var.port} is reserved."
+  }
+}`, tt.sensitive), 1)
+		_, diags := Decode("spec.hcl", []byte(src), Inputs{})
+		d := find(diags, "Invalid value for variable")
+		if d == nil || !strings.Contains(d.Detail, tt.want) || tt.sensitive && strings.Contains(diags.Error(), "8081 is") {
+			t.Errorf("sensitive %v: %v", tt.sensitive, diags)
+		}
+	}
+}
+
+func TestLength(t *testing.T) {
+	for _, tt := range []struct{ expr, want string }{
+		{`length("jupyterhub")`, "10"},
+		{`length(["a", "b"])`, "2"},
+		{`length({a = 1})`, "1"},
+	} {
+		src := strings.Replace(base, "communication_port = var.port", "communication_port = var.port + "+tt.expr+" - "+tt.want, 1)
+		s, diags := Decode("spec.hcl", []byte(src), Inputs{})
+		if diags.HasErrors() || s.Spec.Deployment.CommunicationPort != 80 {
+			t.Errorf("%s: %v", tt.expr, diags)
+		}
+	}
 }
