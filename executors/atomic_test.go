@@ -226,3 +226,22 @@ func TestReadFileFIFO(t *testing.T) {
 		t.Error("WriteFile replaced a FIFO")
 	}
 }
+
+func TestUnifiedDiff(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		old, new string
+		want     string
+	}{
+		{"new file", "", "a\nb\n", "--- /p\n+++ /p\n@@ -0,0 +1,2 @@\n+a\n+b\n"},
+		{"deleted file", "a\nb\n", "", "--- /p\n+++ /p\n@@ -1,2 +0,0 @@\n-a\n-b\n"},
+		{"changed line", "a\nb\n", "a\nc\n", "--- /p\n+++ /p\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n"},
+		{"newline added", "a\nb", "a\nb\n", "--- /p\n+++ /p\n@@ -1,2 +1,2 @@\n a\n-b\n\\ No newline at end of file\n+b\n"},
+		{"line appended", "a\n", "a\nb\n", "--- /p\n+++ /p\n@@ -1 +1,2 @@\n a\n+b\n"},
+		{"same", "a\n", "a\n", ""},
+	} {
+		if got := UnifiedDiff("/p", []byte(tt.old), []byte(tt.new)); got != tt.want {
+			t.Errorf("%s:\n%q\nwant\n%q", tt.name, got, tt.want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 
 	"github.com/pmezard/go-difflib/difflib"
 )
@@ -22,11 +23,30 @@ func Fingerprint(parts ...any) string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// UnifiedDiff renders a unified diff of a text file's old and new content.
+// UnifiedDiff renders a unified diff of a text file's old and new content
+// as diff(1) and git write it: a new file is "@@ -0,0 +1,N @@", and a last
+// line without a newline is followed by "\ No newline at end of file".
 func UnifiedDiff(path string, old, new []byte) string {
 	d, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: difflib.SplitLines(string(old)), B: difflib.SplitLines(string(new)),
+		A: diffLines(old), B: diffLines(new),
 		FromFile: path, ToFile: path, Context: 3,
 	})
 	return d
+}
+
+// diffLines splits s into lines that keep their "\n". Unlike
+// difflib.SplitLines it adds no empty line after the last one.
+func diffLines(s []byte) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	lines := strings.SplitAfter(string(s), "\n")
+	if last := lines[len(lines)-1]; last == "" {
+		lines = lines[:len(lines)-1]
+	} else {
+		// The marker rides on the line, so a line that gains or loses its
+		// newline shows as changed, as in git.
+		lines[len(lines)-1] = last + "\n\\ No newline at end of file\n"
+	}
+	return lines
 }
