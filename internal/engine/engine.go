@@ -8,7 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 )
+
+// maxReads bounds the reads of one plan that run at once.
+const maxReads = 8
 
 // Node is a resource with the addresses it depends on. A pending change of
 // a dependency triggers a Restarter downstream.
@@ -72,21 +76,45 @@ func (p *Plan) Summary() Summary {
 	return s
 }
 
-// Make reads the host for every node, in order, and for every resource the
-// state file holds that the spec no longer has. Nodes must be ordered so
-// that dependencies come first. All read errors are returned together.
+// Make reads the host for every node and for every resource the state
+// file holds that the spec no longer has. Nodes must be ordered so that
+// dependencies come first. Reads run concurrently (they only read, and
+// most of a plan's time is waiting on daemons' answers); the outcome is
+// what reading them in order would give. All read errors are returned
+// together.
 func Make(ctx context.Context, host string, nodes []Node, st *State, deleters map[string]Deleter) (*Plan, error) {
 	p := &Plan{Host: host, resources: map[string]Resource{}}
-	pending := map[string]bool{}
-	var errs []error
 	for _, n := range nodes {
-		r := n.Resource
-		addr := r.Address()
+		addr := n.Resource.Address()
 		if _, dup := p.resources[addr]; dup {
 			return nil, fmt.Errorf("two resources share the address %s", addr)
 		}
-		p.resources[addr] = r
-		ch, err := r.Plan(ctx)
+		p.resources[addr] = n.Resource
+	}
+	type read struct {
+		ch  *Change
+		err error
+	}
+	reads := make([]read, len(nodes))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxReads)
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			reads[i].ch, reads[i].err = n.Resource.Plan(ctx)
+		}()
+	}
+	wg.Wait()
+
+	pending := map[string]bool{}
+	var errs []error
+	for i, n := range nodes {
+		r := n.Resource
+		addr := r.Address()
+		ch, err := reads[i].ch, reads[i].err
 		if err != nil {
 			// A daemon that a pending change upstream starts cannot be
 			// read yet: plan the resource again during apply.
