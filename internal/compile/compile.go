@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"path"
 	"slices"
@@ -110,6 +111,12 @@ func Host(ctx context.Context, s *spec.Spec, host string, t Target) (*Compiled, 
 			return nil, err
 		}
 		c.add(r)
+		// Both URLs are derived from the deployment, so they agree with
+		// the JupyterHub host by construction; what can still be wrong is
+		// the name itself.
+		if w := resolves(ctx, dep.JupyterHubHost, t.Resolver); w != "" {
+			c.Warnings = append(c.Warnings, w)
+		}
 	}
 	for _, f := range h.Files {
 		r, err := file.New(file.Config{
@@ -203,6 +210,20 @@ func (c *Compiled) admit(base string, port int, zone string, sources []netip.Pre
 		c.add(g, after)
 	}
 	return nil
+}
+
+// resolves warns when the JupyterHub host's name does not resolve here:
+// the ELN sends users' browsers to it, and they resolve it the same way.
+func resolves(ctx context.Context, name string, r firewalld.Resolver) string {
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, err := r.LookupNetIP(ctx, "ip", name); err != nil {
+		return fmt.Sprintf("the ELN will send users' browsers to %s, which does not resolve from this host (%v): check its DNS entry", name, err)
+	}
+	return ""
 }
 
 // resolve turns source entries into prefixes; no entries means anywhere

@@ -26,7 +26,8 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 var testTarget = Target{
 	Resolver: firewalld.StaticResolver{
-		"openbis.example.org": {netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("2001:db8::10")},
+		"openbis.example.org":    {netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("2001:db8::10")},
+		"jupyterhub.example.org": {netip.MustParseAddr("192.0.2.20")},
 	},
 	Dial: openBIS.dial,
 }
@@ -251,5 +252,29 @@ func TestHome(t *testing.T) {
 				t.Errorf("warnings %q, want %q", w, tt.warning)
 			}
 		})
+	}
+}
+
+// TestOpenBISHostChecksHubName: the profile's URLs name the JupyterHub
+// host; a name that does not resolve is a warning on the openBIS host.
+func TestOpenBISHostChecksHubName(t *testing.T) {
+	src, _ := spec.Load("../../examples/offline-tar.hcl", spec.Inputs{})
+	for _, tt := range []struct {
+		resolver firewalld.StaticResolver
+		want     string
+	}{
+		{testTarget.Resolver.(firewalld.StaticResolver), ""},
+		{firewalld.StaticResolver{}, "does not resolve from this host"},
+	} {
+		tgt := testTarget
+		tgt.Resolver = tt.resolver
+		c, err := Host(context.Background(), src.Spec, "openbis.example.org", tgt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		if w := strings.Join(c.Warnings, "\n"); tt.want == "" && w != "" || !strings.Contains(w, tt.want) {
+			t.Errorf("warnings %q, want %q", w, tt.want)
+		}
 	}
 }
