@@ -70,7 +70,7 @@ func (c *Compiled) Close() error {
 func Host(ctx context.Context, s *spec.Spec, host string, t Target) (*Compiled, error) {
 	h := s.Host(host)
 	if h == nil {
-		return nil, fmt.Errorf("no host block for %q in the spec (hosts: %s); pick one with --host NAME", host, quoteList(s.HostNames()))
+		return nil, fmt.Errorf("no host block for %q in the spec (hosts: %s); pick one with --host NAME", host, spec.QuoteList(s.HostNames()))
 	}
 	if t.Now == nil {
 		t.Now = time.Now
@@ -401,15 +401,4 @@ func hasSensitive(env []deploy.Env) bool {
 		}
 	}
 	return false
-}
-
-func quoteList(names []string) string {
-	if len(names) == 0 {
-		return "none"
-	}
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = strconv.Quote(n)
-	}
-	return strings.Join(q, ", ")
 }

@@ -363,7 +363,7 @@ func (d *decoder) checkHosts(s *Spec) {
 		}
 		if s.Host(want.name) == nil {
 			d.errorf(want.rng.Ptr(), "No matching host block", "%q has no host block; add host %q { %s { ... } }. Hosts in this file: %s.",
-				want.name, want.name, want.role, quoteList(s.HostNames()))
+				want.name, want.name, want.role, QuoteList(s.HostNames()))
 		}
 	}
 	named := func(name string) bool { return firewalld.ValidHostname(name) && s.Host(name) != nil }
@@ -379,7 +379,8 @@ func (d *decoder) checkHosts(s *Spec) {
 	}
 }
 
-func quoteList(names []string) string {
+// QuoteList writes names for a message: quoted, comma-separated, or "none".
+func QuoteList(names []string) string {
 	if len(names) == 0 {
 		return "none"
 	}

@@ -22,7 +22,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -232,7 +231,7 @@ func saveState(w *e2e.World) error {
 		name string
 	}{{w.Hub, e2e.WorldHub}, {w.OpenBIS, e2e.WorldOpenBIS}} {
 		if h.h.Server != nil {
-			st.Servers = append(st.Servers, server{Name: h.name, Pid: h.h.Pid, Nspawn: ppid(h.h.Pid), Dir: h.h.Dir()})
+			st.Servers = append(st.Servers, server{Name: h.name, Pid: h.h.Pid, Nspawn: e2e.ParentPid(h.h.Pid), Dir: h.h.Dir()})
 		}
 	}
 	b, err := json.MarshalIndent(st, "", "  ")
@@ -251,20 +250,6 @@ func loadState() (state, error) {
 	return st, json.Unmarshal(b, &st)
 }
 
-func ppid(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The fields after the command name, which may hold spaces, in parentheses.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	if len(f) < 2 {
-		return 0
-	}
-	n, _ := strconv.Atoi(f[1])
-	return n
-}
-
 func comm(pid int) string {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	return strings.TrimSpace(string(b))
@@ -273,7 +258,7 @@ func comm(pid int) string {
 // alive says whether sv still names a demo server's processes: a pid
 // reused by something else since must never be signalled.
 func (sv server) alive() bool {
-	return sv.Pid > 0 && comm(sv.Pid) == "systemd" && ppid(sv.Pid) == sv.Nspawn && comm(sv.Nspawn) == "systemd-nspawn"
+	return sv.Pid > 0 && comm(sv.Pid) == "systemd" && e2e.ParentPid(sv.Pid) == sv.Nspawn && comm(sv.Nspawn) == "systemd-nspawn"
 }
 
 func showStatus() error {

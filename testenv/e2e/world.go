@@ -102,7 +102,7 @@ func NewWorld(ctx context.Context, opts WorldOptions) (w *World, err error) {
 	}
 	owner := os.Getpid()
 	if opts.Owned {
-		owner = ppid(w.Hub.Pid)
+		owner = ParentPid(w.Hub.Pid)
 	}
 	if w.Lab, err = netlab.NewOwned(ctx, owner); err != nil {
 		return w, err
@@ -302,8 +302,8 @@ func (w *World) Reach(ctx context.Context, user string, port int) bool {
 	return err == nil
 }
 
-// ppid is the parent of pid (the systemd-nspawn of a server's systemd).
-func ppid(pid int) int {
+// ParentPid is the parent of pid (the systemd-nspawn of a server's systemd).
+func ParentPid(pid int) int {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0

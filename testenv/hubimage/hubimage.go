@@ -36,6 +36,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/openbis/provision/testenv/cache"
 	"github.com/openbis/provision/testenv/imagetar"
 	"github.com/openbis/provision/testenv/pki"
 )
@@ -121,7 +122,7 @@ func Ensure(ctx context.Context, opts Options) (Image, error) {
 	if err := ensureRootfs(ctx, rootfs, opts); err != nil {
 		return Image{}, err
 	}
-	unlock, err := lock(filepath.Join(opts.CacheDir, "hubimage.lock"))
+	unlock, err := cache.Lock(filepath.Join(opts.CacheDir, "hubimage.lock"))
 	if err != nil {
 		return Image{}, fmt.Errorf("hub image: %w", err)
 	}
@@ -321,18 +322,6 @@ func prune(dir, keepTar, keepRootfs string) {
 			os.RemoveAll(p)
 		}
 	}
-}
-
-func lock(path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil
 }
 
 // ctxWriter stops a long layer write when ctx ends.

@@ -17,8 +17,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
+
+	"github.com/openbis/provision/testenv/cache"
 )
 
 // DefaultDir is where LoadOrCreateCA keeps the CA when given no directory.
@@ -57,7 +58,7 @@ func LoadOrCreateCA(dir string) (*CA, error) {
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, fmt.Errorf("create test CA: %w", err)
 	}
-	unlock, err := lock(dir + ".lock")
+	unlock, err := cache.Lock(dir + ".lock")
 	if err != nil {
 		return nil, fmt.Errorf("create test CA: %w", err)
 	}
@@ -91,19 +92,6 @@ func LoadOrCreateCA(dir string) (*CA, error) {
 		return nil, fmt.Errorf("create test CA: %w", err)
 	}
 	return ca, nil
-}
-
-// lock takes an exclusive flock on path, creating it.
-func lock(path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil
 }
 
 func load(dir string) (*CA, error) {
