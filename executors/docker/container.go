@@ -161,13 +161,17 @@ func (c *Container) Plan(ctx context.Context) (*engine.Change, error) {
 	}
 
 	home, hasHome := c.cfg.Container.Home()
-	if hasHome && !home.Volume {
+	homeIsNew := false
+	if hasHome {
+		if homeIsNew, err = c.homeIsNew(ctx, cli, home); err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Address(), err)
+		}
+	}
+	if homeIsNew && !home.Volume && !exists {
 		// A new home directory is seeded from the image, as Docker seeds a
 		// new volume: the guide's home holds a vagrant directory.
-		if _, err := os.Lstat(home.Source); errors.Is(err, fs.ErrNotExist) {
-			p.Home = &homeCopy{Image: c.cfg.Container.Image.Written}
-			ch.Reasons = append(ch.Reasons, "home directory "+home.Source+" does not exist: apply creates it and seeds it from the image's /home")
-		}
+		p.Home = &homeCopy{Image: c.cfg.Container.Image.Written}
+		ch.Reasons = append(ch.Reasons, "home directory "+home.Source+" does not exist: apply creates it, seeded from the image's /home")
 	}
 	if !exists {
 		ch.Action = engine.Create
@@ -211,21 +215,43 @@ func (c *Container) Plan(ctx context.Context) (*engine.Change, error) {
 		ch.Reasons = append(ch.Reasons, "mounts differ")
 		ch.Fields = append(ch.Fields, engine.Field{Name: "mounts", Old: strings.Join(old, ", "), New: strings.Join(want, ", ")})
 	}
-	// Users' work in the container's own layer, where the restart that
-	// brings the persistent home would leave it: copy it over first.
-	mountsHome := slices.ContainsFunc(ins.Mounts, func(m container.MountPoint) bool { return path.Clean(m.Destination) == deploy.HomeDir })
+	// Users' work that the restart bringing the spec's home would leave
+	// behind, in the container's own layer or in another home: copied
+	// into the new home first, never merged into one that holds data.
 	var changes []container.FilesystemChange
+	cur, mountsHome := currentHome(ins.Mounts)
 	if !mountsHome {
 		if changes, err = cli.ContainerDiff(ctx, ins.ID); err != nil {
 			return nil, fmt.Errorf("%s: read filesystem changes of %s: %w", c.Address(), c.cfg.Container.Name, c.d.wrap(err))
 		}
-		if n := layerHome(changes); n > 0 {
-			if hasHome {
-				p.Home = &homeCopy{From: ins.ID, Image: ins.Image, Paths: n}
-				ch.Reasons = append(ch.Reasons, fmt.Sprintf("users' work under /home (%d paths) lives in the container's own layer: apply copies it into %s before the restart", n, home))
-			} else {
-				ch.Warnings = append(ch.Warnings, fmt.Sprintf("container %s: %d paths under /home (users' work) live only in the container: the next restart loses them (persist_home = false)", c.cfg.Container.Name, n))
+	}
+	if !home.Volume {
+		home.Source = path.Clean(home.Source)
+	}
+	if hasHome && cur != home {
+		where, n := "in "+cur.String(), -1
+		if !mountsHome {
+			where, n = "in the container's own layer", layerHome(changes)
+		}
+		switch {
+		case n == 0 && homeIsNew && !home.Volume:
+			p.Home = &homeCopy{Image: c.cfg.Container.Image.Written}
+			ch.Reasons = append(ch.Reasons, "home directory "+home.Source+" does not exist: apply creates it, seeded from the image's /home")
+		case n == 0:
+		case !homeIsNew:
+			return nil, fmt.Errorf("%s: users' work under /home is %s, and the spec keeps /home in %s, which already holds data: provision copies users' work only into a new home, never over one. Copy what you need into %s by hand, or point the spec at %s again", c.Address(), where, home, home, cur)
+		default:
+			p.Home = &homeCopy{From: ins.ID, Image: ins.Image, Paths: n}
+			what := fmt.Sprintf("%d paths", n)
+			if n < 0 {
+				what = "all of it"
 			}
+			ch.Reasons = append(ch.Reasons, fmt.Sprintf("users' work under /home is %s (%s): apply copies it into the new %s before the restart", where, what, home))
+		}
+	}
+	if !hasHome && !mountsHome {
+		if n := layerHome(changes); n > 0 {
+			ch.Warnings = append(ch.Warnings, fmt.Sprintf("container %s: %d paths under /home (users' work) live only in the container: the next restart loses them (persist_home = false)", c.cfg.Container.Name, n))
 		}
 	}
 	switch {
@@ -549,6 +575,40 @@ func summarizeDiff(changes []container.FilesystemChange, mounts []string) string
 		parts = append(parts, "other changes under "+listN(o, 8))
 	}
 	return fmt.Sprintf("%d paths changed inside the running container: %s", total, strings.Join(parts, "; "))
+}
+
+// currentHome is what a container mounts at /home, if anything.
+func currentHome(ms []container.MountPoint) (deploy.Mount, bool) {
+	for _, m := range ms {
+		if path.Clean(m.Destination) != deploy.HomeDir {
+			continue
+		}
+		if m.Type == "volume" {
+			return deploy.Mount{Source: m.Name, Target: deploy.HomeDir, Volume: true}, true
+		}
+		return deploy.Mount{Source: path.Clean(m.Source), Target: deploy.HomeDir}, true
+	}
+	return deploy.Mount{}, false
+}
+
+// homeIsNew reports whether the home m does not exist yet: only a new
+// home is filled by provision, so nothing is ever written over users' work.
+func (c *Container) homeIsNew(ctx context.Context, cli *client.Client, m deploy.Mount) (bool, error) {
+	if m.Volume {
+		_, err := cli.VolumeInspect(ctx, m.Source)
+		if client.IsErrNotFound(err) {
+			return true, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("inspect volume %s: %w", m.Source, c.d.wrap(err))
+		}
+		return false, nil
+	}
+	_, err := os.Lstat(m.Source)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, nil
+	}
+	return false, err
 }
 
 // isAnonymous reports a volume name Docker made up (64 hex digits).

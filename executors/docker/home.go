@@ -12,6 +12,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 
 	"github.com/openbis/provision/internal/deploy"
@@ -47,22 +48,66 @@ func layerHome(changes []container.FilesystemChange) int {
 	return n
 }
 
-// copyHome fills the persistent home m through the Engine API's archive
-// endpoints: a helper container of image mounts m at helperDir, and the
-// /home of from (the helper itself, i.e. the image's, when from is empty)
-// is streamed into it with owners, modes and times. It returns the number
-// of files and directories copied. The helper is removed whatever happens.
+// copyHome creates the home m, which must not exist yet, and fills it
+// through the Engine API's archive endpoints: a helper container of image
+// mounts it at helperDir, and the /home of from (the helper itself, i.e.
+// the image's, when from is empty) is streamed into it with owners, modes
+// and times. It returns the number of files and directories copied.
+//
+// A home appears whole or not at all: a directory is filled under a temp
+// name and renamed into place; a volume that could not be filled is
+// removed again (it held only the partial copy: the original is still
+// where it was). So a failed copy is simply planned again.
 func copyHome(ctx context.Context, cli *client.Client, from, image string, m deploy.Mount) (n int, err error) {
-	hm := mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: helperDir}
+	hm := mount.Mount{Type: mount.TypeBind, Source: m.Source + ".provision-new", Target: helperDir}
 	if m.Volume {
-		hm.Type = mount.TypeVolume
-	} else if err := os.MkdirAll(m.Source, 0o755); err != nil {
-		return 0, fmt.Errorf("create home directory %s: %w", m.Source, err)
+		if _, err := cli.VolumeInspect(ctx, m.Source); err == nil {
+			return 0, fmt.Errorf("volume %s exists already: provision fills only a new home", m.Source)
+		}
+		if _, err := cli.VolumeCreate(ctx, volume.CreateOptions{Name: m.Source}); err != nil {
+			return 0, fmt.Errorf("create volume %s: %w", m.Source, err)
+		}
+		hm = mount.Mount{Type: mount.TypeVolume, Source: m.Source, Target: helperDir}
+	} else {
+		if _, err := os.Lstat(m.Source); err == nil {
+			return 0, fmt.Errorf("home directory %s exists already: provision fills only a new home", m.Source)
+		}
+		if err := os.MkdirAll(path.Dir(m.Source), 0o755); err != nil {
+			return 0, fmt.Errorf("create the parent of home directory %s: %w", m.Source, err)
+		}
+		// A temp directory left by a killed apply holds only a partial copy.
+		os.RemoveAll(hm.Source)
+		if err := os.Mkdir(hm.Source, 0o755); err != nil {
+			return 0, fmt.Errorf("create home directory %s: %w", hm.Source, err)
+		}
 	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		if m.Volume {
+			cli.VolumeRemove(context.WithoutCancel(ctx), m.Source, false)
+		} else {
+			os.RemoveAll(hm.Source)
+		}
+	}()
+	if n, err = fill(ctx, cli, from, image, hm); err != nil {
+		return n, err
+	}
+	if !m.Volume {
+		if err := os.Rename(hm.Source, m.Source); err != nil {
+			return n, fmt.Errorf("move the new home into place: %w", err)
+		}
+	}
+	return n, nil
+}
+
+// fill streams /home of from (or of a helper of image) into hm.
+func fill(ctx context.Context, cli *client.Client, from, image string, hm mount.Mount) (n int, err error) {
 	helper, err := cli.ContainerCreate(ctx, &container.Config{Image: image, Cmd: []string{"true"}, Labels: map[string]string{LabelHelper: "home-copy"}},
 		&container.HostConfig{Mounts: []mount.Mount{hm}}, nil, nil, "")
 	if err != nil {
-		return 0, fmt.Errorf("create a helper container to fill %s: %w", m, err)
+		return 0, fmt.Errorf("create a helper container to fill the home: %w", err)
 	}
 	defer func() {
 		// A fresh context: the copy may have failed because ctx ended.
@@ -92,7 +137,7 @@ func copyHome(ctx context.Context, cli *client.Client, from, image string, m dep
 		err = rerr
 	}
 	if err != nil {
-		return n, fmt.Errorf("copy /home of %s into %s: %w", short(from), m, err)
+		return n, fmt.Errorf("copy /home of %s: %w", short(from), err)
 	}
 	return n, nil
 }

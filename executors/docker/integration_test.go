@@ -769,7 +769,7 @@ func TestHomeMigration(t *testing.T) {
 	}
 	ch := mustPlan(t, r)
 	wantAction(t, ch, engine.Replace)
-	if !strings.Contains(strings.Join(ch.Reasons, "\n"), "users' work under /home (3 paths)") {
+	if !strings.Contains(strings.Join(ch.Reasons, "\n"), "the container's own layer (3 paths)") {
 		t.Errorf("reasons %q", ch.Reasons)
 	}
 	var out bytes.Buffer
@@ -811,11 +811,14 @@ func TestHomeMigration(t *testing.T) {
 	}
 
 	// A copy that fails (the old container went away since the plan)
-	// fails the apply, before any restart.
+	// fails the apply, before any restart, and leaves no partial home: the
+	// next plan copies again.
 	old2 := runContainer(t, cli, "pvtest-mig2", "mig", nil, 0, nil, "sh", "-c", "mkdir -p /home/bob && echo x >/home/bob/n.ipynb && sleep 3600")
 	waitFor(t, func() bool { ch, _ := cli.ContainerDiff(ctx, old2); return layerHome(ch) >= 2 })
 	cfg2 := cfg
 	cfg2.Resource, cfg2.Container.Name = "mig2", "pvtest-mig2"
+	cfg2.Container.Mounts = []deploy.Mount{{Source: "pvtest-mig2-home", Target: "/home", Volume: true}}
+	t.Cleanup(func() { cli.VolumeRemove(context.Background(), "pvtest-mig2-home", true) })
 	r2, _ := NewContainer(cfg2)
 	ch = mustPlan(t, r2)
 	if err := cli.ContainerRemove(ctx, old2, container.RemoveOptions{Force: true}); err != nil {
@@ -823,6 +826,20 @@ func TestHomeMigration(t *testing.T) {
 	}
 	if err := r2.Apply(ctx, ch, engine.Discard); err == nil || !strings.Contains(err.Error(), "read /home of") {
 		t.Errorf("apply after the source vanished: %v", err)
+	}
+	if _, err := cli.VolumeInspect(ctx, "pvtest-mig2-home"); err == nil {
+		t.Error("a failed copy left a partial volume behind")
+	}
+
+	// Users' work in the layer, and a home that already holds data: plan
+	// refuses rather than copy over it or restart without it.
+	runContainer(t, cli, "pvtest-mig3", "mig", nil, 0, nil, "sh", "-c", "mkdir -p /home/carol && echo x >/home/carol/n.ipynb && sleep 3600")
+	cfg3 := cfg
+	cfg3.Resource, cfg3.Container.Name = "mig3", "pvtest-mig3" // the volume filled above
+	r3, _ := NewContainer(cfg3)
+	waitFor(t, func() bool { _, err := r3.Plan(ctx); return err != nil })
+	if _, err := r3.Plan(ctx); err == nil || !strings.Contains(err.Error(), "already holds data") {
+		t.Errorf("plan with users' work in the layer and a full home: %v", err)
 	}
 }
 

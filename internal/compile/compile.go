@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/netip"
 	"path"
@@ -315,23 +316,32 @@ func (c *Compiled) jupyterhub(ctx context.Context, s *spec.Spec, j *spec.Jupyter
 	}
 	c.add(image, dockerd.Address())
 
+	container, err := docker.NewContainer(docker.ContainerConfig{Host: t.DockerHost, Daemon: c.daemon, Container: *hub})
+	if err != nil {
+		return err
+	}
+	// Before the start script: a new script already names the new home,
+	// and any later start of the unit would replace the container whose
+	// layer still holds users' work, so that work is copied out first.
+	c.add(container, dockerd.Address(), image.Address())
+
 	const scriptAddr = "file.start_script"
 	script, err := templates.StartScript{Address: scriptAddr, Container: *hub}.Render()
 	if err != nil {
 		return err
 	}
-	startScript, err := file.New(file.Config{Address: scriptAddr, Path: j.StartScript, Content: script, Mode: 0o755, Owner: "root", Group: "root",
-		Sensitive: hasSensitive(hub.Env)})
+	// A script that holds a secret (a password in OPENBIS_URL) is root's
+	// only; the unit runs it as root.
+	mode, sensitive := fs.FileMode(0o755), hasSensitive(hub.Env)
+	if sensitive {
+		mode = 0o700
+	}
+	startScript, err := file.New(file.Config{Address: scriptAddr, Path: j.StartScript, Content: script, Mode: mode, Owner: "root", Group: "root",
+		Sensitive: sensitive})
 	if err != nil {
 		return fmt.Errorf("start script: %w", err)
 	}
 	c.add(startScript)
-
-	container, err := docker.NewContainer(docker.ContainerConfig{Host: t.DockerHost, Daemon: c.daemon, Container: *hub})
-	if err != nil {
-		return err
-	}
-	c.add(container, dockerd.Address(), image.Address())
 
 	const unitAddr = "systemd_unit.jupyterhub"
 	unitFile, err := systemd.RenderUnit(systemd.UnitParams{Address: unitAddr, StartScript: j.StartScript, ContainerName: hub.Name})

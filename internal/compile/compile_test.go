@@ -58,8 +58,8 @@ func TestCompileJupyterHubHost(t *testing.T) {
 		"firewalld_direct_rule.loopback_guard<systemd_service.firewalld>",
 		"systemd_service.docker<>",
 		"docker_image.jupyterhub<systemd_service.docker>",
-		"file.start_script<>",
 		"docker_container.jupyterhub<systemd_service.docker,docker_image.jupyterhub>",
+		"file.start_script<>",
 		"systemd_unit.jupyterhub<systemd_service.docker,docker_image.jupyterhub,file.start_script,docker_container.jupyterhub>",
 	}
 	fw := func(rules ...string) []string {

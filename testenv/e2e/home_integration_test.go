@@ -136,7 +136,7 @@ func TestHomeMigrated(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = h.provision(t, ctx, 2, "plan", JupyterHubHost)
-	if !strings.Contains(r.Stdout, "users' work under /home (3 paths)") {
+	if !strings.Contains(r.Stdout, "the container's own layer (3 paths)") {
 		t.Errorf("plan does not announce the migration:\n%s", r)
 	}
 	r = h.provision(t, ctx, 0, "apply", JupyterHubHost)
