@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"strings"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/client"
 
+	"github.com/openbis/provision/executors"
 	"github.com/openbis/provision/internal/deploy"
 )
 
@@ -56,8 +56,8 @@ func copyHome(ctx context.Context, cli *client.Client, from, image string, m dep
 	hm := mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: helperDir}
 	if m.Volume {
 		hm.Type = mount.TypeVolume
-	} else if err := os.MkdirAll(m.Source, 0o755); err != nil {
-		return 0, fmt.Errorf("create home directory %s: %w", m.Source, err)
+	} else if err := executors.MkdirAll(m.Source, 0o755); err != nil {
+		return 0, fmt.Errorf("home: %w", err)
 	}
 	helper, err := cli.ContainerCreate(ctx, &container.Config{Image: image, Cmd: []string{"true"}, Labels: map[string]string{LabelHelper: "home-copy"}},
 		&container.HostConfig{Mounts: []mount.Mount{hm}}, nil, nil, "")
