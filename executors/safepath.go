@@ -96,33 +96,38 @@ func walkDir(path string, mkdir bool, perm fs.FileMode) (int, error) {
 			continue
 		}
 		comp := filepath.Join(at, name)
-		next, err := unix.Openat(fd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		// O_DIRECTORY, so an automount point is mounted before it is
+		// entered; a symlink fails it with ENOTDIR and is looked at below.
+		const dirFlags = unix.O_PATH | unix.O_NOFOLLOW | unix.O_DIRECTORY | unix.O_CLOEXEC
+		next, err := unix.Openat(fd, name, dirFlags, 0)
 		if errors.Is(err, unix.ENOENT) && mkdir && name != ".." {
 			// EEXIST: another process made it in between; the open decides.
 			if err = unix.Mkdirat(fd, name, uint32(perm.Perm())); err == nil || errors.Is(err, unix.EEXIST) {
-				next, err = unix.Openat(fd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+				next, err = unix.Openat(fd, name, dirFlags, 0)
+			}
+		}
+		if err == nil {
+			unix.Close(fd)
+			fd, at = next, comp
+			continue
+		}
+		if !errors.Is(err, unix.ENOTDIR) {
+			unix.Close(fd)
+			return -1, fmt.Errorf("%s: %w", comp, err)
+		}
+		var st unix.Stat_t
+		next, err = unix.Openat(fd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err == nil {
+			if err = unix.Fstat(next, &st); err != nil {
+				unix.Close(next)
+			} else if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+				unix.Close(next)
+				err = unix.ENOTDIR
 			}
 		}
 		if err != nil {
 			unix.Close(fd)
 			return -1, fmt.Errorf("%s: %w", comp, err)
-		}
-		var st unix.Stat_t
-		if err := unix.Fstat(next, &st); err != nil {
-			unix.Close(next)
-			unix.Close(fd)
-			return -1, fmt.Errorf("%s: %w", comp, err)
-		}
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFDIR:
-			unix.Close(fd)
-			fd, at = next, comp
-			continue
-		case unix.S_IFLNK:
-		default:
-			unix.Close(next)
-			unix.Close(fd)
-			return -1, fmt.Errorf("%s: %w", comp, unix.ENOTDIR)
 		}
 
 		target, err := followLink(fd, next, comp, &st, &links)
