@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 
+	"github.com/openbis/provision/executors"
 	"github.com/openbis/provision/internal/deploy"
 )
 
@@ -72,7 +73,7 @@ func copyHome(ctx context.Context, cli *client.Client, from, image string, m dep
 		if _, err := os.Lstat(m.Source); err == nil {
 			return 0, fmt.Errorf("home directory %s exists already: provision fills only a new home", m.Source)
 		}
-		if err := os.MkdirAll(path.Dir(m.Source), 0o755); err != nil {
+		if err := executors.MkdirAll(path.Dir(m.Source), 0o755); err != nil {
 			return 0, fmt.Errorf("create the parent of home directory %s: %w", m.Source, err)
 		}
 		// A temp directory left by a killed apply holds only a partial copy.

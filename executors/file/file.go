@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -176,14 +175,12 @@ func (f *File) Plan(ctx context.Context) (*engine.Change, error) {
 	if !st.Exists {
 		ch.Action = engine.Create
 		dir := filepath.Dir(f.cfg.Path)
-		switch fi, err := os.Stat(dir); {
-		case errors.Is(err, fs.ErrNotExist):
+		switch ok, err := executors.DirExists(dir); {
+		case err != nil:
+			return nil, fmt.Errorf("%s: parent: %w", f.cfg.Address, err)
+		case !ok:
 			data.Mkdir = true
 			ch.Reasons = append(ch.Reasons, fmt.Sprintf("parent directory %s missing, will be created (0755)", dir))
-		case err != nil:
-			return nil, fmt.Errorf("%s: %w", f.cfg.Address, err)
-		case !fi.IsDir():
-			return nil, fmt.Errorf("%s: parent %s is not a directory", f.cfg.Address, dir)
 		}
 		ch.Reasons = append(ch.Reasons, "file missing")
 		ch.Fields = []engine.Field{
@@ -287,8 +284,8 @@ func (f *File) Apply(ctx context.Context, ch *engine.Change, out engine.Output) 
 	}
 	if data.Mkdir {
 		dir := filepath.Dir(f.cfg.Path)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("%s: create directory %s: %w", f.cfg.Address, dir, err)
+		if err := executors.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("%s: %w", f.cfg.Address, err)
 		}
 	}
 	if err := executors.WriteFile(f.cfg.Path, f.cfg.Content, f.cfg.Mode, data.UID, data.GID); err != nil {

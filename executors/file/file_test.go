@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/openbis/provision/internal/engine"
@@ -502,5 +503,62 @@ func BenchmarkPlanConverged(b *testing.B) {
 		if err != nil || ch.Pending() {
 			b.Fatalf("plan: %v %v", err, ch)
 		}
+	}
+}
+
+// TestParentSymlinkRefused: a user who owns a directory above a managed
+// file cannot point it at a root-only directory: the plan neither shows
+// the root-only file in a diff nor does apply write or chown there.
+func TestParentSymlinkRefused(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	top := t.TempDir()
+	os.Chmod(top, 0o755)
+	secret := filepath.Join(top, "secret")
+	if err := os.Mkdir(secret, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeRaw(t, filepath.Join(secret, "key"), "root only\n", 0o600)
+	home := filepath.Join(top, "home")
+	if err := os.Mkdir(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	chown(t, home, 1000, 1000)
+	path := filepath.Join(home, "conf", "key")
+	f := mustNew(t, Config{Address: "file.key", Path: path, Content: []byte("user's\n"), Owner: "1000", Group: "1000"})
+	// Planned while the directory is missing; the link appears after.
+	stale, err := f.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(home, "conf")
+	if err := os.Symlink(secret, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(link, 1000, 1000); err != nil {
+		t.Fatal(err)
+	}
+
+	ch, err := f.Plan(ctx)
+	if !errors.Is(err, executors.ErrSymlink) || !strings.Contains(err.Error(), link) {
+		t.Errorf("plan: err = %v, want ErrSymlink naming %s", err, link)
+	}
+	if ch != nil && strings.Contains(ch.Diff, "root only") {
+		t.Errorf("plan shows the root-only file:\n%s", ch.Diff)
+	}
+	if err := f.Apply(ctx, stale, engine.Discard); !errors.Is(err, executors.ErrSymlink) {
+		t.Errorf("apply: err = %v, want ErrSymlink", err)
+	}
+	del := mustFromRecord(t, f.Record())
+	if _, err := del.Plan(ctx); !errors.Is(err, executors.ErrSymlink) {
+		t.Errorf("delete plan: err = %v, want ErrSymlink", err)
+	}
+	entries, _ := os.ReadDir(secret)
+	if len(entries) != 1 {
+		t.Errorf("written into the root-only directory: %v", entries)
+	}
+	fi, err := os.Stat(filepath.Join(secret, "key"))
+	if err != nil || fi.Mode().Perm() != 0o600 || fi.Sys().(*syscall.Stat_t).Uid != 0 {
+		t.Errorf("root-only file changed: %v, %v", fi, err)
 	}
 }

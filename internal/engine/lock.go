@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/openbis/provision/executors"
 )
 
 // DefaultLockPath serialises applies on one host. Its directory is
@@ -26,7 +28,7 @@ type Lock struct{ f *os.File }
 // lock held by a dead process is released by the kernel, so none goes stale.
 func AcquireLock(ctx context.Context, path string, wait func(holder string)) (*Lock, error) {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := executors.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	if err := checkPrivate(dir); err != nil {

@@ -2,10 +2,7 @@ package engine
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 
@@ -32,15 +29,15 @@ type State struct {
 // is an empty state.
 func LoadState(path, host string) (*State, error) {
 	st := &State{path: path, host: host, Version: stateVersion, Hosts: map[string]map[string]Record{}}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	f, err := executors.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	if !f.Exists {
 		st.Hosts[host] = map[string]Record{}
 		return st, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read state %s: %w", path, err)
-	}
-	if err := json.Unmarshal(b, st); err != nil {
+	if err := json.Unmarshal(f.Content, st); err != nil {
 		return nil, fmt.Errorf("read state %s: %w (fix or move the file; it only lists what provision may delete)", path, err)
 	}
 	if st.Version != stateVersion {
@@ -80,7 +77,7 @@ func (s *State) Save() error {
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
+	if err := executors.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
 	if err := executors.WriteFile(s.path, append(b, '\n'), 0o600, -1, -1); err != nil {
