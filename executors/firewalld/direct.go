@@ -148,7 +148,13 @@ func PortGuard(base string, conn *Conn, port int, proto string, allow []netip.Pr
 	// Only packets addressed to the host itself: the containers' own
 	// outbound connections to that port elsewhere (the hub's token checks
 	// against openBIS on 443) pass PREROUTING too, and must not be dropped.
+	// New connections only (--syn for TCP): replies to the host's own
+	// connections from a local port that happens to be the same number
+	// pass.
 	match := []string{"-m", "addrtype", "--dst-type", "LOCAL", "-p", proto, "-m", proto, "--dport", fmt.Sprint(port)}
+	if proto == "tcp" {
+		match = append(match, "--syn")
+	}
 	var cfgs []DirectRuleConfig
 	for _, p := range allow {
 		cfgs = append(cfgs, DirectRuleConfig{Name: NameFor(base+"_allow", p), Family: FamilyOf(p), Priority: 0,

@@ -195,9 +195,9 @@ func TestDirectRule(t *testing.T) {
 		got = append(got, d.Address()+": "+d.String())
 	}
 	want := []string{
-		"firewalld_direct_rule.comm_allow_192_0_2_10: ipv4 raw PREROUTING 0 -s 192.0.2.10 -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 9002 -j ACCEPT",
-		"firewalld_direct_rule.comm_drop_ipv4: ipv4 raw PREROUTING 1 ! -i lo -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 9002 -j DROP",
-		"firewalld_direct_rule.comm_drop_ipv6: ipv6 raw PREROUTING 1 ! -i lo -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 9002 -j DROP",
+		"firewalld_direct_rule.comm_allow_192_0_2_10: ipv4 raw PREROUTING 0 -s 192.0.2.10 -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 9002 --syn -j ACCEPT",
+		"firewalld_direct_rule.comm_drop_ipv4: ipv4 raw PREROUTING 1 ! -i lo -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 9002 --syn -j DROP",
+		"firewalld_direct_rule.comm_drop_ipv6: ipv6 raw PREROUTING 1 ! -i lo -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 9002 --syn -j DROP",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("got\n%s", strings.Join(got, "\n"))

@@ -325,17 +325,17 @@ func TestDirectRuleLifecycle(t *testing.T) {
 		got = append(got, d.Address()+": "+d.String())
 	}
 	want := []string{
-		"firewalld_direct_rule.comm_9002_allow_192_0_2_10: ipv4 raw PREROUTING 0 -s 192.0.2.10 -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 9002 -j ACCEPT",
-		"firewalld_direct_rule.comm_9002_allow_2001_db8__10: ipv6 raw PREROUTING 0 -s 2001:db8::10 -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 9002 -j ACCEPT",
-		"firewalld_direct_rule.comm_9002_drop_ipv4: ipv4 raw PREROUTING 1 ! -i lo -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 9002 -j DROP",
-		"firewalld_direct_rule.comm_9002_drop_ipv6: ipv6 raw PREROUTING 1 ! -i lo -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 9002 -j DROP",
+		"firewalld_direct_rule.comm_9002_allow_192_0_2_10: ipv4 raw PREROUTING 0 -s 192.0.2.10 -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 9002 --syn -j ACCEPT",
+		"firewalld_direct_rule.comm_9002_allow_2001_db8__10: ipv6 raw PREROUTING 0 -s 2001:db8::10 -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 9002 --syn -j ACCEPT",
+		"firewalld_direct_rule.comm_9002_drop_ipv4: ipv4 raw PREROUTING 1 ! -i lo -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 9002 --syn -j DROP",
+		"firewalld_direct_rule.comm_9002_drop_ipv6: ipv6 raw PREROUTING 1 ! -i lo -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 9002 --syn -j DROP",
 		"firewalld_direct_rule.loopback_guard: ipv4 raw PREROUTING 0 ! -i lo -d 127.0.0.0/8 -j DROP",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	// The kernel holds them: iptables in firewalld's namespace.
-	if out, err := fw.Run(ctx, "iptables", "-t", "raw", "-S", "PREROUTING"); err != nil || !strings.Contains(out, "--dport 9002 -j DROP") {
+	if out, err := fw.Run(ctx, "iptables", "-t", "raw", "-S", "PREROUTING"); err != nil || !strings.Contains(out, "--dport 9002 --tcp-flags FIN,SYN,RST,ACK SYN -j DROP") {
 		t.Errorf("iptables raw: %v\n%s", err, out)
 	}
 
