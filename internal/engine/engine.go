@@ -5,8 +5,8 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -15,6 +15,9 @@ import (
 type Node struct {
 	Resource Resource
 	Deps     []string
+	// Daemons are what the resource is read through; a read error while
+	// one of them does not answer is reported once, as that daemon's.
+	Daemons []*Daemon
 }
 
 // Deleter builds, from a state record, a resource whose desired state is
@@ -29,6 +32,7 @@ type Plan struct {
 	Warnings []string `json:"warnings,omitempty"`
 
 	resources map[string]Resource
+	state     stateMark // the state file the plan was made with
 }
 
 // Summary counts the pending changes by kind.
@@ -74,11 +78,15 @@ func (p *Plan) Summary() Summary {
 
 // Make reads the host for every node, in order, and for every resource the
 // state file holds that the spec no longer has. Nodes must be ordered so
-// that dependencies come first. All read errors are returned together.
+// that dependencies come first. All read errors are returned together,
+// those of resources behind a daemon that does not answer as one error
+// (an *UnreachableError) per daemon, and the same message of several
+// resources once.
 func Make(ctx context.Context, host string, nodes []Node, st *State, deleters map[string]Deleter) (*Plan, error) {
-	p := &Plan{Host: host, resources: map[string]Resource{}}
+	p := &Plan{Host: host, resources: map[string]Resource{}, state: st.mark()}
 	pending := map[string]bool{}
-	var errs []error
+	errs := newReadErrors()
+	var daemons []*Daemon
 	for _, n := range nodes {
 		r := n.Resource
 		addr := r.Address()
@@ -86,6 +94,11 @@ func Make(ctx context.Context, host string, nodes []Node, st *State, deleters ma
 			return nil, fmt.Errorf("two resources share the address %s", addr)
 		}
 		p.resources[addr] = r
+		for _, d := range n.Daemons {
+			if !slices.Contains(daemons, d) {
+				daemons = append(daemons, d)
+			}
+		}
 		ch, err := r.Plan(ctx)
 		if err != nil {
 			// A daemon that a pending change upstream starts cannot be
@@ -97,7 +110,7 @@ func Make(ctx context.Context, host string, nodes []Node, st *State, deleters ma
 				}
 			}
 			if len(up) == 0 {
-				errs = append(errs, wrap(addr, err))
+				errs.add(ctx, addr, n.Daemons, err)
 				continue
 			}
 			ch = &Change{Action: Update, Deferred: true,
@@ -117,7 +130,7 @@ func Make(ctx context.Context, host string, nodes []Node, st *State, deleters ma
 	for _, rec := range st.Orphans(p.resources) {
 		del, ok := deleters[rec.Kind]
 		if !ok {
-			errs = append(errs, fmt.Errorf("%s: the state file records kind %q, which this provision cannot delete; remove the entry from the state file after cleaning up by hand", rec.Address, rec.Kind))
+			errs.other(fmt.Errorf("%s: the state file records kind %q, which this provision cannot delete; remove the entry from the state file after cleaning up by hand", rec.Address, rec.Kind))
 			continue
 		}
 		r, err := del(rec)
@@ -130,11 +143,11 @@ func Make(ctx context.Context, host string, nodes []Node, st *State, deleters ma
 			}
 		}
 		if err != nil {
-			errs = append(errs, wrap(rec.Address, err))
+			errs.add(ctx, rec.Address, daemonsFor(rec.Kind, daemons), err)
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := errs.err(); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
