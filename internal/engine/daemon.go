@@ -106,7 +106,7 @@ func (e *readErrors) err() error {
 	return errors.Join(out...)
 }
 
-// daemonFor returns the daemons among ds that serve records of kind.
+// daemonsFor returns the daemons among ds that serve records of kind.
 func daemonsFor(kind string, ds []*Daemon) []*Daemon {
 	var out []*Daemon
 	for _, d := range ds {
