@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -40,20 +41,21 @@ type options struct {
 
 func (o *options) register(cmd *cobra.Command, apply bool) {
 	f := cmd.Flags()
-	f.StringVar(&o.host, "host", "", "host block to converge (default: this machine's host name)")
-	f.StringArrayVar(&o.vars, "var", nil, "set a variable: NAME=VALUE (repeatable)")
-	f.StringArrayVar(&o.varFiles, "var-file", nil, "read variables from an HCL file (repeatable)")
+	f.StringVar(&o.host, "host", "", "converge the host block `NAME` (default: this machine's host name)")
+	f.StringArrayVar(&o.vars, "var", nil, "set a variable: `NAME=VALUE` (repeatable; PROVISION_VAR_NAME in the environment does the same)")
+	f.StringArrayVar(&o.varFiles, "var-file", nil, "read variables from an HCL `FILE` (repeatable)")
 	f.BoolVar(&o.json, "json", false, "print one JSON object per line")
 	f.BoolVar(&o.noColor, "no-color", false, "never colour the output (NO_COLOR does the same)")
-	f.StringVar(&o.statePath, "state", engine.DefaultStatePath, "state file recording what provision manages")
+	f.StringVar(&o.statePath, "state", engine.DefaultStatePath, "record what provision manages in the state `FILE`")
 	f.BoolVar(&o.refresh, "refresh", false, "ask registries whether pulled tags moved (network)")
-	f.StringVar(&o.dockerHost, "docker-host", "", "Docker Engine address (default: DOCKER_HOST or the local socket)")
-	f.StringVar(&o.bus, "bus", "", "system D-Bus address (default: DBUS_SYSTEM_BUS_ADDRESS or the local bus)")
+	f.StringVar(&o.dockerHost, "docker-host", "", "reach the Docker Engine at `ADDRESS` (default: DOCKER_HOST or the local socket)")
+	f.StringVar(&o.bus, "bus", "", "reach the system D-Bus at `ADDRESS` (default: DBUS_SYSTEM_BUS_ADDRESS or the local bus)")
 	if apply {
-		f.StringVar(&o.lockPath, "lock-file", engine.DefaultLockPath, "lock serialising applies on this host")
-		f.DurationVar(&o.lockTimeout, "lock-timeout", 0, "give up waiting for another apply after this long (0: wait)")
+		f.StringVar(&o.lockPath, "lock-file", engine.DefaultLockPath, "serialise applies on this host with the lock `FILE`")
+		f.DurationVar(&o.lockTimeout, "lock-timeout", 0, "give up waiting for another apply after this `DURATION` (0: wait)")
 	} else {
-		f.StringVar(&o.out, "out", "", "save the plan to this file for a later `apply FILE`")
+		f.StringVar(&o.out, "out", "", "save the plan to `FILE`, for a later apply FILE")
+		f.StringVar(&o.lockPath, "lock-file", engine.DefaultLockPath, "with --out: the lock `FILE` the printed apply command names (plan itself takes no lock)")
 	}
 	cmd.RegisterFlagCompletionFunc("host", completeHosts(o))
 	cmd.ValidArgsFunction = completeSpecFiles
@@ -151,10 +153,16 @@ func pickHost(s *spec.Spec) (string, error) {
 }
 
 // makePlan compiles the host and reads it. done closes the connections
-// the resources share, once the plan is applied or dropped.
-func (o *options) makePlan(ctx context.Context, src *spec.File) (p *engine.Plan, st *engine.State, done func(), err error) {
+// the resources share, once the plan is applied or dropped. When it fails,
+// the warnings found on the way (an expiring certificate) are printed
+// before the error is returned, since they may explain it.
+func (o *options) makePlan(ctx context.Context, u *ui, src *spec.File) (p *engine.Plan, st *engine.State, done func(), err error) {
 	c, err := compile.Host(ctx, src.Spec, o.host, o.target())
 	if err != nil {
+		var ce *compile.CheckError
+		if errors.As(err, &ce) {
+			u.warnings(ce.Warnings)
+		}
 		return nil, nil, nil, err
 	}
 	done = func() { c.Close() }
@@ -163,18 +171,71 @@ func (o *options) makePlan(ctx context.Context, src *spec.File) (p *engine.Plan,
 	}
 	if err != nil {
 		done()
+		u.warnings(c.Warnings)
 		return nil, nil, nil, err
 	}
 	p.Warnings = append(c.Warnings, p.Warnings...)
 	return p, st, done, nil
 }
 
+func (u *ui) warnings(ws []string) {
+	for _, w := range ws {
+		u.Warning(w)
+	}
+}
+
+// applyCommand is the command that applies the plan saved to planFile
+// with the same state file, lock and daemons as this plan, so that the
+// hint prints a command that is right as it stands.
+func (o *options) applyCommand(planFile string) string {
+	args := []string{"provision", "apply"}
+	for _, f := range []struct{ name, value, def string }{
+		{"--state", o.statePath, engine.DefaultStatePath},
+		{"--lock-file", o.lockPath, engine.DefaultLockPath},
+		{"--docker-host", o.dockerHost, ""},
+		{"--bus", o.bus, ""},
+	} {
+		if f.value != f.def {
+			args = append(args, f.name, shellQuote(f.value))
+		}
+	}
+	if o.refresh {
+		args = append(args, "--refresh")
+	}
+	return strings.Join(append(args, shellQuote(planFile)), " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=@%+,-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+const varsHelp = `Variables come from --var NAME=VALUE, --var-file FILE and PROVISION_VAR_NAME
+in the environment (precedence: default < environment < var file < --var).`
+
 func newPlanCmd() *cobra.Command {
 	o := &options{}
 	cmd := &cobra.Command{
 		Use:   "plan [flags] FILE",
 		Short: "Show what apply would change (exit 0: none, 2: changes pending, 1: error)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Show what apply would change on this host. plan only reads the host.
+
+Exit status: 0 no changes, 2 changes pending (as terraform plan
+-detailed-exitcode; the flag is accepted), 1 error.
+
+` + varsHelp + `
+
+With --out FILE the plan is saved (0600): "provision apply FILE" then
+applies exactly it, refusing if the host or the state file changed since,
+and "provision show FILE" prints it again.`,
+		Example: `  provision plan host.hcl
+  provision plan --host jupyterhub.example.org --var communication_port=8002 host.hcl
+  PROVISION_VAR_communication_port=8002 provision plan --json host.hcl
+  provision plan --out change.plan host.hcl && provision apply change.plan`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			u := o.ui(cmd)
 			src, saved, in, err := o.load(u, args[0])
@@ -182,9 +243,9 @@ func newPlanCmd() *cobra.Command {
 				return err
 			}
 			if saved != nil {
-				return u.fail(fmt.Errorf("%s is a saved plan; plan takes a spec file", args[0]))
+				return u.fail(fmt.Errorf("%s is a saved plan; plan takes a spec file (print the plan with: provision show %s)", args[0], shellQuote(args[0])))
 			}
-			p, _, done, err := o.makePlan(cmd.Context(), src)
+			p, _, done, err := o.makePlan(cmd.Context(), u, src)
 			if err != nil {
 				return u.fail(err)
 			}
@@ -195,12 +256,12 @@ func newPlanCmd() *cobra.Command {
 			if o.out != "" {
 				snap, err := src.Snapshot(in)
 				if err == nil {
-					err = p.Save(o.out, snap)
+					err = p.Save(o.out, snap, render.Public)
 				}
 				if err != nil {
 					return u.fail(fmt.Errorf("save plan: %w", err))
 				}
-				u.Note(fmt.Sprintf("\nSaved the plan to %s. Apply exactly it with: provision apply %s", o.out, o.out))
+				u.Note(fmt.Sprintf("\nSaved the plan to %s. Apply exactly it with: %s", o.out, o.applyCommand(o.out)))
 			}
 			if p.Pending() {
 				return exitCode(exitDrift)
@@ -217,7 +278,24 @@ func newApplyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "apply [flags] FILE|PLANFILE",
 		Short: "Make the host match the spec, or apply a saved plan",
-		Args:  cobra.ExactArgs(1),
+		Long: `Make this host match the spec, or apply a plan saved by "plan --out".
+
+Exit status: 0 converged (nothing to do, or applied), 1 error. An apply that
+stops leaves the host as far as it got; the next apply continues from there.
+
+` + varsHelp + `
+
+A saved plan carries its variables and host: --var, --var-file, --host and
+PROVISION_VAR_NAME do not apply to it. It is refused if the host or the
+state file changed since it was made; give apply the same --state,
+--docker-host and --bus as the plan (plan --out prints the command).
+
+A second apply waits for the first (--lock-file, --lock-timeout).`,
+		Example: `  provision apply host.hcl
+  provision apply --host jupyterhub.example.org --var-file site.hcl host.hcl
+  provision apply --lock-timeout 5m host.hcl
+  provision plan --out change.plan host.hcl && provision apply change.plan`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			u := o.ui(cmd)
 			src, saved, _, err := o.load(u, args[0])
@@ -238,12 +316,15 @@ func newApplyCmd() *cobra.Command {
 			}
 			defer lock.Release()
 
-			p, st, done, err := o.makePlan(ctx, src)
+			p, st, done, err := o.makePlan(ctx, u, src)
 			if err != nil {
 				return u.fail(err)
 			}
 			defer done()
 			if saved != nil {
+				if changed := saved.StateChanged(p); len(changed) > 0 {
+					return u.fail(fmt.Errorf("the state file changed since the plan in %s was made, so it is not applied:\n  %s\nApply with the plan's --state, or run plan again", args[0], strings.Join(changed, "\n  ")))
+				}
 				if stale := saved.Stale(p); len(stale) > 0 {
 					return u.fail(fmt.Errorf("the host changed since the plan in %s was made, so it is not applied:\n  %s\nRun plan again", args[0], strings.Join(stale, "\n  ")))
 				}
@@ -268,12 +349,60 @@ func newApplyCmd() *cobra.Command {
 	return cmd
 }
 
+func newShowCmd() *cobra.Command {
+	o := &options{}
+	cmd := &cobra.Command{
+		Use:   "show [flags] PLANFILE",
+		Short: "Print a plan saved by plan --out, without reading the host",
+		Long: `Print a plan saved by "plan --out", as plan printed it (or as JSON lines with
+--json), sensitive values redacted. show reads only the file: no host, no
+daemon, no state.
+
+Exit status: 0 printed, 1 error (not a saved plan, unreadable).`,
+		Example: `  provision plan --out change.plan host.hcl
+  provision show change.plan
+  provision show --json change.plan | jq -r 'select(.type=="change") | .change.address'`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			u := o.ui(cmd)
+			b, err := os.ReadFile(args[0])
+			if err != nil {
+				return u.fail(fmt.Errorf("read %s: %w", args[0], err))
+			}
+			if !engine.IsSaved(b) {
+				return u.fail(fmt.Errorf("%s is not a saved plan; make one with: provision plan --out %s SPEC", args[0], shellQuote(args[0])))
+			}
+			saved, err := engine.ReadSaved(b)
+			if err != nil {
+				return u.fail(fmt.Errorf("%s: %w", args[0], err))
+			}
+			if err := u.Plan(saved.Plan()); err != nil {
+				return u.fail(err)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.json, "json", false, "print one JSON object per line")
+	f.BoolVar(&o.noColor, "no-color", false, "never colour the output (NO_COLOR does the same)")
+	return cmd
+}
+
 func newValidateCmd() *cobra.Command {
 	o := &options{}
 	cmd := &cobra.Command{
 		Use:   "validate [flags] FILE...",
 		Short: "Check spec files without touching any host",
-		Args:  cobra.MinimumNArgs(1),
+		Long: `Check spec files: syntax, types, validation rules and the executors' own
+checks, for every host block. No host is read.
+
+Exit status: 0 all valid, 1 a file has errors.
+
+` + varsHelp,
+		Example: `  provision validate host.hcl
+  provision validate examples/*.hcl
+  PROVISION_VAR_communication_port=8002 provision validate --json host.hcl`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			u := o.ui(cmd)
 			failed := false
@@ -295,8 +424,8 @@ func newValidateCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&o.vars, "var", nil, "set a variable: NAME=VALUE (repeatable)")
-	f.StringArrayVar(&o.varFiles, "var-file", nil, "read variables from an HCL file (repeatable)")
+	f.StringArrayVar(&o.vars, "var", nil, "set a variable: `NAME=VALUE` (repeatable; PROVISION_VAR_NAME in the environment does the same)")
+	f.StringArrayVar(&o.varFiles, "var-file", nil, "read variables from an HCL `FILE` (repeatable)")
 	f.BoolVar(&o.json, "json", false, "print diagnostics as JSON lines")
 	f.BoolVar(&o.noColor, "no-color", false, "never colour the output")
 	cmd.ValidArgsFunction = completeSpecFiles
@@ -308,7 +437,13 @@ func newFmtCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "fmt [--check] FILE...",
 		Short: "Rewrite spec files in canonical HCL style (--check: exit 3 if any is not)",
-		Args:  cobra.MinimumNArgs(1),
+		Long: `Rewrite spec files in canonical HCL style, listing those it changed.
+
+Exit status: 0 done (with --check: all formatted), 3 with --check: a file is
+not formatted, 1 error.`,
+		Example: `  provision fmt host.hcl
+  provision fmt --check *.hcl || echo "run provision fmt"`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			unformatted := false
 			for _, fn := range args {
@@ -347,9 +482,11 @@ func newFmtCmd() *cobra.Command {
 
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print the version",
+		Long:    "Print the version and the commit provision was built from (also: provision --version).",
+		Example: "  provision version\n  provision --version",
+		Args:    cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
 			fmt.Fprintln(cmd.OutOrStdout(), versionString())
 		},

@@ -75,7 +75,17 @@ deployment: the JupyterHub image and container, its start script and systemd
 unit, the firewall rule to the openBIS host, and the ELN's InstanceProfile.js.
 
   provision plan host.hcl    show what differs (exit 0 none, 2 drift, 1 error)
-  provision apply host.hcl   make the host match; a second run changes nothing`,
+  provision apply host.hcl   make the host match; a second run changes nothing
+
+Exit status: 0 success, 1 error, 2 plan: changes pending, 3 fmt --check:
+a file is not formatted. Variables: --var, --var-file, PROVISION_VAR_NAME.
+Terraform's spellings work: -var, -out=FILE, -help, -version,
+-detailed-exitcode.`,
+		Example: `  provision validate host.hcl
+  provision plan host.hcl
+  provision apply host.hcl
+  provision plan --out change.plan host.hcl && provision show change.plan && provision apply change.plan
+  provision --version`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -83,7 +93,13 @@ unit, the firewall rule to the openBIS host, and the ELN's InstanceProfile.js.
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newPlanCmd(), newApplyCmd(), newValidateCmd(), newFmtCmd(), newVersionCmd())
+	root.AddCommand(newPlanCmd(), newApplyCmd(), newShowCmd(), newValidateCmd(), newFmtCmd(), newVersionCmd())
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			c.Example = "  provision completion bash > /etc/bash_completion.d/provision\n  provision completion zsh > \"${fpath[1]}/_provision\""
+		}
+	}
 	return root
 }
 

@@ -254,3 +254,177 @@ func BenchmarkPlanConverged(b *testing.B) {
 		}
 	}
 }
+
+// TestShowSavedPlan: show prints a saved plan as plan printed it, text or
+// JSON, without the host, the state or the spec file, and the plan file
+// holds no secret beyond the spec snapshot.
+func TestShowSavedPlan(t *testing.T) {
+	e := newEnv(t, motd)
+	planFile := filepath.Join(e.dir, "plan.out")
+	code, planOut := e.run("plan", "--out", planFile, e.spec)
+	if code != exitDrift {
+		t.Fatalf("plan --out: %d\n%s", code, planOut)
+	}
+	planText, _, _ := strings.Cut(planOut, "\nSaved the plan")
+	os.Remove(e.spec)
+	os.Remove(e.state)
+
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"text", []string{"show", planFile}, exitOK, []string{planText}},
+		{"terraform spelling", []string{"show", "-no-color", planFile}, exitOK, []string{planText}},
+		{"json", []string{"show", "--json", planFile}, exitOK, []string{`{"type":"change","verb":"create"`, `"address":"file.token"`, `"type":"summary"`}},
+		{"spec file", []string{"show", filepath.Join("../../examples/offline-tar.hcl")}, exitError, []string{"is not a saved plan", "provision plan --out"}},
+		{"missing", []string{"show", filepath.Join(e.dir, "nope")}, exitError, []string{"no such file"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out := e.run(tt.args...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d:\n%s", code, tt.code, out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(out, "s3cr3t") {
+				t.Errorf("secret shown:\n%s", out)
+			}
+		})
+	}
+
+	b, _ := os.ReadFile(planFile)
+	var saved map[string]json.RawMessage
+	if err := json.Unmarshal(b, &saved); err != nil {
+		t.Fatal(err)
+	}
+	delete(saved, "source") // the spec snapshot: the spec's own text
+	rest, _ := json.Marshal(saved)
+	if strings.Contains(string(rest), "s3cr3t") || strings.Contains(string(rest), `"data"`) {
+		t.Errorf("saved changes hold a secret or executor data:\n%s", rest)
+	}
+}
+
+// TestSavedPlanHint: the hint prints the apply command with the flags the
+// plan was made with that apply needs, and that command works as printed.
+func TestSavedPlanHint(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		o    options
+		want string
+	}{
+		{"defaults", options{statePath: "/var/lib/provision/state.json", lockPath: "/run/provision/apply.lock"}, "provision apply p.plan"},
+		{"state and lock", options{statePath: "/srv/st.json", lockPath: "/tmp/x/lock"}, "provision apply --state /srv/st.json --lock-file /tmp/x/lock p.plan"},
+		{"daemons and refresh", options{statePath: "/var/lib/provision/state.json", lockPath: "/run/provision/apply.lock", dockerHost: "tcp://d:2375", bus: "unix:path=/run/b", refresh: true},
+			"provision apply --docker-host tcp://d:2375 --bus unix:path=/run/b --refresh p.plan"},
+		{"quoting", options{statePath: "/srv/my state.json", lockPath: "/run/provision/apply.lock"}, "provision apply --state '/srv/my state.json' p.plan"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.o.applyCommand("p.plan"); got != tt.want {
+				t.Errorf("got  %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+
+	e := newEnv(t, motd)
+	planFile := filepath.Join(e.dir, "plan.out")
+	code, out := e.run("plan", "--out", planFile, "--lock-file", e.lock, e.spec)
+	want := "provision apply --state " + e.state + " --lock-file " + e.lock + " " + planFile
+	if code != exitDrift || !strings.Contains(out, "Apply exactly it with: "+want+"\n") {
+		t.Fatalf("exit %d, want hint %q:\n%s", code, want, out)
+	}
+	var buf bytes.Buffer
+	if code := run(context.Background(), strings.Fields(want)[1:], strings.NewReader(""), &buf, &buf); code != exitOK {
+		t.Fatalf("the printed command failed: %d\n%s", code, buf.String())
+	}
+}
+
+// TestSavedPlanStateChanged: a saved plan refused because of the state
+// file says so, not that the host changed.
+func TestSavedPlanStateChanged(t *testing.T) {
+	e := newEnv(t, motd)
+	first, second := filepath.Join(e.dir, "first.plan"), filepath.Join(e.dir, "second.plan")
+	for _, f := range []string{first, second} {
+		if code, out := e.run("plan", "--out", f, e.spec); code != exitDrift {
+			t.Fatalf("plan: %d\n%s", code, out)
+		}
+	}
+	// Another state file.
+	var buf bytes.Buffer
+	code := run(context.Background(), []string{"apply", "--state", filepath.Join(e.dir, "other.json"), "--lock-file", e.lock, first}, strings.NewReader(""), &buf, &buf)
+	if out := buf.String(); code != exitError || !strings.Contains(out, "the state file changed since the plan") || !strings.Contains(out, "made with --state "+e.state) || strings.Contains(out, "host changed") {
+		t.Errorf("other state: exit %d\n%s", code, out)
+	}
+	// The records changed: another plan was applied since.
+	if code, out := e.run("apply", second); code != exitOK {
+		t.Fatalf("apply second: %d\n%s", code, out)
+	}
+	code, out := e.run("apply", first)
+	if code != exitError || !strings.Contains(out, "the state file changed since the plan") || !strings.Contains(out, "records of files.example.org changed") {
+		t.Errorf("records changed: exit %d\n%s", code, out)
+	}
+}
+
+// TestHelp: every command's help has examples and its exit codes, names
+// PROVISION_VAR_NAME where variables apply, and value names are right;
+// Terraform's -help, -version and --version work.
+func TestHelp(t *testing.T) {
+	for _, tt := range []struct {
+		args    []string
+		want    []string
+		notWant []string
+	}{
+		{[]string{"--help"}, []string{"Examples:", "Exit status", "PROVISION_VAR_NAME", "show"}, nil},
+		{[]string{"-help"}, []string{"Examples:", "Exit status"}, nil},
+		{[]string{"plan", "--help"}, []string{"Examples:", "Exit status: 0 no changes, 2 changes pending", "PROVISION_VAR_NAME", "--out FILE ", "--state FILE ", "--var NAME=VALUE ", "--docker-host ADDRESS ", "--bus ADDRESS "}, []string{"--out apply"}},
+		{[]string{"plan", "-help"}, []string{"Examples:"}, nil},
+		{[]string{"apply", "--help"}, []string{"Examples:", "Exit status: 0 converged", "PROVISION_VAR_NAME", "--lock-file FILE ", "--lock-timeout DURATION "}, nil},
+		{[]string{"show", "--help"}, []string{"Examples:", "Exit status", "provision show change.plan"}, nil},
+		{[]string{"validate", "--help"}, []string{"Examples:", "Exit status", "PROVISION_VAR_NAME"}, nil},
+		{[]string{"fmt", "--help"}, []string{"Examples:", "Exit status", "3 with --check"}, nil},
+		{[]string{"version", "--help"}, []string{"Examples:"}, nil},
+		{[]string{"completion", "--help"}, []string{"Examples:", "bash_completion.d"}, nil},
+		{[]string{"--version"}, []string{"provision "}, []string{"Usage"}},
+		{[]string{"-version"}, []string{"provision "}, []string{"Usage"}},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out bytes.Buffer
+			if code := run(context.Background(), tt.args, strings.NewReader(""), &out, &out); code != exitOK {
+				t.Errorf("exit %d:\n%s", code, out.String())
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("lacks %q:\n%s", w, out.String())
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(out.String(), w) {
+					t.Errorf("has %q:\n%s", w, out.String())
+				}
+			}
+		})
+	}
+}
+
+// TestFailedPlanKeepsWarnings: warnings found before a plan fails are
+// printed with the error, in text and JSON.
+func TestFailedPlanKeepsWarnings(t *testing.T) {
+	e := newEnv(t, "")
+	b, _ := os.ReadFile(e.spec)
+	b = bytes.Replace(b, []byte("    image {"), []byte("    persist_home = false\n    certificates = \""+filepath.Join(e.dir, "no-certs")+"\"\n    image {"), 1)
+	os.WriteFile(e.spec, b, 0o644)
+	for _, args := range [][]string{{"plan", e.spec, "--host", "hub.example.org"}, {"plan", "--json", e.spec, "--host", "hub.example.org"}} {
+		code, out := e.run(args...)
+		warn, errAt := strings.Index(out, "persist_home = false"), strings.Index(out, "certificates:")
+		if code != exitError || warn < 0 || errAt < warn {
+			t.Errorf("%v: exit %d, want the warning before the error:\n%s", args, code, out)
+		}
+		if args[1] == "--json" && !strings.Contains(out, `{"type":"warning","message":"persist_home = false`) {
+			t.Errorf("no JSON warning line:\n%s", out)
+		}
+	}
+}

@@ -51,6 +51,8 @@ type Compiled struct {
 
 	errs    []error // host checks that failed, reported together
 	daemon  *docker.Daemon
+	docker  *engine.Daemon // the Docker daemon, as the engine reports it
+	bus     *engine.Daemon // the system D-Bus, likewise
 	fw      *firewalld.Conn
 	closers []io.Closer // connections the resources share
 }
@@ -67,7 +69,8 @@ func (c *Compiled) Close() error {
 
 // Host turns the host block named host into resources in dependency
 // order. Checks that need the host but change nothing (certificates)
-// happen here, before any plan, so a broken host fails early.
+// happen here, before any plan, so a broken host fails early; the error
+// is then a *CheckError carrying the warnings found so far.
 func Host(ctx context.Context, s *spec.Spec, host string, t Target) (*Compiled, error) {
 	h := s.Host(host)
 	if h == nil {
@@ -80,7 +83,8 @@ func Host(ctx context.Context, s *spec.Spec, host string, t Target) (*Compiled, 
 	// of what left the spec, so both reach the same target.
 	daemon := docker.NewDaemon(t.DockerHost)
 	fw := firewalld.NewConn(t.Bus)
-	c := &Compiled{Host: host, daemon: daemon, fw: fw, closers: []io.Closer{daemon, fw}}
+	c := &Compiled{Host: host, daemon: daemon, fw: fw, closers: []io.Closer{daemon, fw},
+		docker: dockerDaemon(t.DockerHost), bus: busDaemon(t.Bus)}
 	c.Deleters = map[string]engine.Deleter{
 		file.Kind:            file.FromRecord,
 		elnprofile.Kind:      elnprofile.FromRecord,
@@ -109,7 +113,7 @@ func Host(ctx context.Context, s *spec.Spec, host string, t Target) (*Compiled, 
 		integration, hub := Endpoints(dep)
 		r, err := elnprofile.New(elnprofile.Config{Path: e.Path, IntegrationEndpoint: integration, JupyterEndpoint: hub})
 		if err != nil {
-			return nil, err
+			return nil, c.fail(err)
 		}
 		c.add(r)
 		// Both URLs are derived from the deployment, so they agree with
@@ -125,19 +129,40 @@ func Host(ctx context.Context, s *spec.Spec, host string, t Target) (*Compiled, 
 			Mode: f.Mode, Owner: f.Owner, Group: f.Group, Sensitive: f.Sensitive,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("file %s: %w", f.Name, err)
+			return nil, c.fail(fmt.Errorf("file %s: %w", f.Name, err))
 		}
 		c.add(r)
 	}
 	if len(c.errs) > 0 {
-		return nil, errors.Join(c.errs...)
+		return nil, c.fail(errors.Join(c.errs...))
 	}
 	return c, nil
 }
 
+// CheckError is a host block that failed to compile or its host checks,
+// with the warnings found on the way ("certificate expires in 10 days"),
+// which are worth reading with the error.
+type CheckError struct {
+	Err      error
+	Warnings []string
+}
+
+func (e *CheckError) Error() string { return e.Err.Error() }
+func (e *CheckError) Unwrap() error { return e.Err }
+
+// fail drops c and returns err with c's warnings, as a *CheckError when
+// there are any.
+func (c *Compiled) fail(err error) error {
+	c.Close()
+	if len(c.Warnings) == 0 {
+		return err
+	}
+	return &CheckError{Err: err, Warnings: c.Warnings}
+}
+
 // add appends r; deps are the addresses whose pending change restarts it.
 func (c *Compiled) add(r engine.Resource, deps ...string) {
-	c.Nodes = append(c.Nodes, engine.Node{Resource: r, Deps: deps})
+	c.Nodes = append(c.Nodes, engine.Node{Resource: r, Deps: deps, Daemons: c.daemonsOf(r)})
 }
 
 // firewall admits the ELN's real callers, the users' browsers (see "Who

@@ -3,8 +3,15 @@ package compile
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"flag"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openbis/provision/executors/firewalld"
 	"github.com/openbis/provision/executors/systemd"
@@ -276,5 +284,102 @@ func TestOpenBISHostChecksHubName(t *testing.T) {
 		if w := strings.Join(c.Warnings, "\n"); tt.want == "" && w != "" || !strings.Contains(w, tt.want) {
 			t.Errorf("warnings %q, want %q", w, tt.want)
 		}
+	}
+}
+
+// writeCert writes default.crt and default.key into dir: a self-signed
+// certificate for host that expires after validFor.
+func writeCert(t *testing.T, dir, host string, validFor time.Duration) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(validFor)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(key)
+	os.WriteFile(filepath.Join(dir, "default.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(filepath.Join(dir, "default.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
+}
+
+// TestWarningsSurviveFailedChecks: when a host check fails, the warnings
+// found so far (an expiring certificate) come with the error.
+func TestWarningsSurviveFailedChecks(t *testing.T) {
+	for _, tt := range []struct {
+		name, firewall string
+		certs          bool
+		wantErr, warn  string
+	}{
+		{"unresolvable users_from", `firewall { users_from = ["nowhere.example.org"] }`, true, "users_from", "expires on"},
+		{"certificates missing", `firewall {}`, false, "default.crt", "persist_home = false"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b, _ := os.ReadFile("../../examples/offline-tar.hcl")
+			b = bytes.Replace(b, []byte("firewall {}"), []byte(tt.firewall), 1)
+			b = bytes.Replace(b, []byte("certificates ="), []byte("persist_home = false\n    certificates ="), 1)
+			src, diags := spec.Decode("offline-tar.hcl", b, spec.Inputs{})
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			j := src.Spec.Host("jupyterhub.example.org").JupyterHub
+			j.Certificates = t.TempDir()
+			if tt.certs {
+				writeCert(t, j.Certificates, "jupyterhub.example.org", 10*24*time.Hour)
+			}
+			_, err := Host(context.Background(), src.Spec, "jupyterhub.example.org", testTarget)
+			var ce *CheckError
+			if !errors.As(err, &ce) || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v (%T)", err, err)
+			}
+			if w := strings.Join(ce.Warnings, "\n"); !strings.Contains(w, tt.warn) {
+				t.Errorf("warnings %q, want %q", w, tt.warn)
+			}
+		})
+	}
+}
+
+// TestUnreachableDaemons: with neither the D-Bus nor the Docker daemon
+// answering at the addresses given, the plan fails with one line per
+// daemon naming its option and address, not one per resource.
+func TestUnreachableDaemons(t *testing.T) {
+	src, _ := spec.Load("../../examples/offline-tar.hcl", spec.Inputs{})
+	src.Spec.Host("jupyterhub.example.org").JupyterHub.Certificates = ""
+	dir := t.TempDir()
+	tt := testTarget
+	tt.Bus = "unix:path=" + filepath.Join(dir, "no-bus")
+	tt.DockerHost = "unix://" + filepath.Join(dir, "no-docker.sock")
+	c, err := Host(context.Background(), src.Spec, "jupyterhub.example.org", tt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	st, err := engine.LoadState(filepath.Join(dir, "state.json"), c.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Remember(engine.Record{Address: "docker_container.old", Kind: "docker_container", Data: []byte(`{"name":"old"}`)})
+	_, err = engine.Make(context.Background(), c.Host, c.Nodes, st, c.Deleters)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	want := []string{
+		"cannot reach the system D-Bus at " + tt.Bus + " (give another address with --bus)",
+		"cannot reach the Docker daemon at " + tt.DockerHost + " (give another address with --docker-host)",
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d:\n%v", len(lines), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d = %q, want %q…", i+1, lines[i], w)
+		}
+	}
+	if !strings.Contains(lines[0], "systemd_service.firewalld") || !strings.Contains(lines[1], "docker_image.jupyterhub") || !strings.Contains(lines[1], "docker_container.old") {
+		t.Errorf("resources not named:\n%v", err)
 	}
 }

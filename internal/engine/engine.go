@@ -5,8 +5,8 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -19,6 +19,9 @@ const maxReads = 8
 type Node struct {
 	Resource Resource
 	Deps     []string
+	// Daemons are what the resource is read through; a read error while
+	// one of them does not answer is reported once, as that daemon's.
+	Daemons []*Daemon
 }
 
 // Deleter builds, from a state record, a resource whose desired state is
@@ -33,6 +36,7 @@ type Plan struct {
 	Warnings []string `json:"warnings,omitempty"`
 
 	resources map[string]Resource
+	state     stateMark // the state file the plan was made with
 }
 
 // Summary counts the pending changes by kind.
@@ -81,15 +85,23 @@ func (p *Plan) Summary() Summary {
 // dependencies come first. Reads run concurrently (they only read, and
 // most of a plan's time is waiting on daemons' answers); the outcome is
 // what reading them in order would give. All read errors are returned
-// together.
+// together, those of resources behind a daemon that does not answer as one
+// error (an *UnreachableError) per daemon, and the same message of several
+// resources once.
 func Make(ctx context.Context, host string, nodes []Node, st *State, deleters map[string]Deleter) (*Plan, error) {
-	p := &Plan{Host: host, resources: map[string]Resource{}}
+	p := &Plan{Host: host, resources: map[string]Resource{}, state: st.mark()}
+	var daemons []*Daemon
 	for _, n := range nodes {
 		addr := n.Resource.Address()
 		if _, dup := p.resources[addr]; dup {
 			return nil, fmt.Errorf("two resources share the address %s", addr)
 		}
 		p.resources[addr] = n.Resource
+		for _, d := range n.Daemons {
+			if !slices.Contains(daemons, d) {
+				daemons = append(daemons, d)
+			}
+		}
 	}
 	type read struct {
 		ch  *Change
@@ -110,7 +122,7 @@ func Make(ctx context.Context, host string, nodes []Node, st *State, deleters ma
 	wg.Wait()
 
 	pending := map[string]bool{}
-	var errs []error
+	errs := newReadErrors()
 	for i, n := range nodes {
 		r := n.Resource
 		addr := r.Address()
@@ -125,7 +137,7 @@ func Make(ctx context.Context, host string, nodes []Node, st *State, deleters ma
 				}
 			}
 			if len(up) == 0 {
-				errs = append(errs, wrap(addr, err))
+				errs.add(ctx, addr, n.Daemons, err)
 				continue
 			}
 			ch = &Change{Action: Update, Deferred: true,
@@ -145,7 +157,7 @@ func Make(ctx context.Context, host string, nodes []Node, st *State, deleters ma
 	for _, rec := range st.Orphans(p.resources) {
 		del, ok := deleters[rec.Kind]
 		if !ok {
-			errs = append(errs, fmt.Errorf("%s: the state file records kind %q, which this provision cannot delete; remove the entry from the state file after cleaning up by hand", rec.Address, rec.Kind))
+			errs.other(fmt.Errorf("%s: the state file records kind %q, which this provision cannot delete; remove the entry from the state file after cleaning up by hand", rec.Address, rec.Kind))
 			continue
 		}
 		r, err := del(rec)
@@ -158,11 +170,11 @@ func Make(ctx context.Context, host string, nodes []Node, st *State, deleters ma
 			}
 		}
 		if err != nil {
-			errs = append(errs, wrap(rec.Address, err))
+			errs.add(ctx, rec.Address, daemonsFor(rec.Kind, daemons), err)
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := errs.err(); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

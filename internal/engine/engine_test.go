@@ -162,7 +162,7 @@ func TestSavedPlanStaleness(t *testing.T) {
 	r := &fake{addr: "file.a", want: "x", have: str("w"), log: &log}
 	p, _ := Make(context.Background(), "h", []Node{{Resource: r}}, newState(t), nil)
 	path := filepath.Join(t.TempDir(), "plan.out")
-	if err := p.Save(path, map[string]string{"spec": "s"}); err != nil {
+	if err := p.Save(path, map[string]string{"spec": "s"}, publicForTest); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(path)
@@ -291,5 +291,214 @@ func TestLockRefusesSharedDirectory(t *testing.T) {
 	os.Chmod(dir, 0o1777)
 	if _, err := AcquireLock(context.Background(), filepath.Join(dir, "apply.lock"), nil); err == nil || !strings.Contains(err.Error(), "writable by others") {
 		t.Errorf("lock in a world-writable directory: %v", err)
+	}
+}
+
+// publicForTest stands in for render.Public (render imports engine).
+func publicForTest(ch *Change) *Change {
+	pub := *ch
+	pub.Fields = nil
+	for _, f := range ch.Fields {
+		if f.Sensitive {
+			f.Old, f.New = "(sensitive)", "(sensitive)"
+		}
+		pub.Fields = append(pub.Fields, f)
+	}
+	return &pub
+}
+
+// TestSavedPlanKeepsShownChanges: a saved plan holds each change as it was
+// shown (fields, reasons, warnings; no executor data, no sensitive value
+// in clear) and the plan's warnings, so show needs no host.
+func TestSavedPlanKeepsShownChanges(t *testing.T) {
+	var log []string
+	secret := &fake{addr: "secret.token", want: "hunter2", have: str("hunter1"), log: &log}
+	plain := &fake{addr: "file.a", want: "x", log: &log}
+	p, err := Make(context.Background(), "h", []Node{{Resource: secret}, {Resource: plain}}, newState(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Changes[0].Data = json.RawMessage(`{"private":"hunter2"}`)
+	p.Warnings = []string{"certificate expires in 10 days"}
+	path := filepath.Join(t.TempDir(), "plan.out")
+	if err := p.Save(path, map[string]string{"spec": "s"}, publicForTest); err != nil {
+		t.Fatal(err)
+	}
+	if string(p.Changes[0].Data) == "" || p.Changes[0].Fields[0].New != "hunter2" {
+		t.Error("Save modified the plan it saved")
+	}
+	b, _ := os.ReadFile(path)
+	if strings.Contains(string(b), "hunter") || strings.Contains(string(b), "private") {
+		t.Errorf("saved plan holds a secret or executor data:\n%s", b)
+	}
+	sp, err := ReadSaved(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := sp.Plan()
+	if shown.Host != "h" || len(shown.Warnings) != 1 || len(shown.Changes) != 2 {
+		t.Fatalf("shown plan = %+v", shown)
+	}
+	if f := shown.Changes[0].Fields[0]; f.New != "(sensitive)" || !f.Sensitive || shown.Changes[0].Action != Update {
+		t.Errorf("secret change = %+v", shown.Changes[0])
+	}
+	if f := shown.Changes[1].Fields[0]; f.New != "x" || shown.Changes[1].Action != Create {
+		t.Errorf("plain change = %+v", shown.Changes[1])
+	}
+	if s := shown.Summary(); s.Create != 1 || s.Update != 1 {
+		t.Errorf("summary = %+v", s)
+	}
+	// Plans saved before changes were kept whole still read.
+	old := `{"format":"provision-plan/v1","source":{},"host":"h","changes":[{"address":"file.a","action":"+","fingerprint":""}]}`
+	if sp, err := ReadSaved([]byte(old)); err != nil || sp.StateChanged(p) != nil || sp.Stale(p) == nil {
+		t.Errorf("old plan: %v", err)
+	}
+}
+
+// TestSavedPlanStateChanged: a saved plan applied with another state file,
+// or after the host's records in it changed, is refused for that reason.
+func TestSavedPlanStateChanged(t *testing.T) {
+	var log []string
+	r := &fake{addr: "file.a", want: "x", log: &log}
+	dir := t.TempDir()
+	load := func(path, host string) *State {
+		st, err := LoadState(path, host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	statePath := filepath.Join(dir, "state.json")
+	other := load(statePath, "other")
+	other.Remember(Record{Address: "file.o", Kind: "fake"})
+	other.Save()
+	p, _ := Make(context.Background(), "h", []Node{{Resource: r}}, load(statePath, "h"), nil)
+	planPath := filepath.Join(dir, "plan.out")
+	if err := p.Save(planPath, nil, publicForTest); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(planPath)
+	sp, _ := ReadSaved(b)
+
+	for _, tt := range []struct {
+		name  string
+		state func() *State
+		want  string // "" = unchanged
+	}{
+		{"same file", func() *State { return load(statePath, "h") }, ""},
+		{"relative spelling of the same file", func() *State {
+			wd, _ := os.Getwd()
+			rel, _ := filepath.Rel(wd, statePath)
+			return load(rel, "h")
+		}, ""},
+		{"another host's records changed", func() *State {
+			st := load(statePath, "other")
+			st.Remember(Record{Address: "file.p", Kind: "fake"})
+			st.Save()
+			return load(statePath, "h")
+		}, ""},
+		{"another file", func() *State { return load(filepath.Join(dir, "elsewhere.json"), "h") }, "made with --state " + statePath},
+		{"records changed", func() *State {
+			st := load(statePath, "h")
+			st.Remember(Record{Address: "file.b", Kind: "fake"})
+			st.Save()
+			return load(statePath, "h")
+		}, "records of h changed"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fresh, err := Make(context.Background(), "h", []Node{{Resource: r}}, tt.state(), map[string]Deleter{"fake": func(rec Record) (Resource, error) {
+				return &fake{addr: rec.Address, absent: true, log: &log}, nil
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Join(sp.StateChanged(fresh), "\n")
+			if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
+				t.Errorf("StateChanged = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestUnreachableDaemonIsOneError: resources behind a daemon that does not
+// answer fail as one error naming the daemon, its address and the option;
+// the probe runs only after a failed read, once; a daemon that a pending
+// change starts still defers (TestDeferredBehindStoppedDaemon).
+func TestUnreachableDaemonIsOneError(t *testing.T) {
+	var log []string
+	down := errors.New("dial unix /run/docker.sock: connect: no such file or directory")
+	for _, tt := range []struct {
+		name    string
+		probe   error
+		orphan  bool
+		want    []string
+		notWant []string
+		probes  int
+	}{
+		{"daemon down", down, true, []string{
+			"cannot reach the Docker daemon at unix:///run/docker.sock (give another address with --docker-host): dial unix /run/docker.sock: connect: no such file or directory; not read: docker_image.a, docker_container.a, docker_container.old",
+			"file.c: permission denied",
+		}, []string{"docker_image.a: read", "docker_container.a: read"}, 1},
+		{"daemon answers: the resources' own errors, the same message once", nil, false, []string{
+			"docker_image.a, docker_container.a: read failed",
+		}, []string{"cannot reach"}, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			probes := 0
+			d := &Daemon{Name: "the Docker daemon", Address: "unix:///run/docker.sock", Option: "--docker-host", Kinds: []string{"docker"},
+				Probe: func(context.Context) error { probes++; return tt.probe }}
+			failing := errors.New("read failed")
+			nodes := []Node{
+				{Resource: &fake{addr: "docker_image.a", fail: failing}, Daemons: []*Daemon{d}},
+				{Resource: &fake{addr: "docker_container.a", fail: failing}, Daemons: []*Daemon{d}},
+				{Resource: &fake{addr: "file.b", want: "x", log: &log}},
+			}
+			if tt.orphan {
+				nodes = append(nodes, Node{Resource: &fake{addr: "file.c", fail: errors.New("permission denied")}})
+			}
+			st := newState(t)
+			st.Remember(Record{Address: "docker_container.old", Kind: "docker"})
+			deleters := map[string]Deleter{"docker": func(rec Record) (Resource, error) {
+				return &fake{addr: rec.Address, absent: true, fail: failing}, nil
+			}}
+			if !tt.orphan {
+				st.Forget("docker_container.old")
+			}
+			_, err := Make(context.Background(), "h", nodes, st, deleters)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(err.Error(), w) {
+					t.Errorf("error has %q:\n%v", w, err)
+				}
+			}
+			if n := strings.Count(err.Error(), "\n") + 1; n != len(tt.want) {
+				t.Errorf("%d lines, want %d:\n%v", n, len(tt.want), err)
+			}
+			if probes != tt.probes {
+				t.Errorf("probed %d times, want %d", probes, tt.probes)
+			}
+			var ue *UnreachableError
+			if errors.As(err, &ue) != (tt.probe != nil) {
+				t.Errorf("UnreachableError: %v", ue)
+			}
+		})
+	}
+
+	// A working host never probes; a stopped daemon that a pending change
+	// starts defers instead.
+	probes := 0
+	d := &Daemon{Name: "the Docker daemon", Probe: func(context.Context) error { probes++; return down }}
+	daemon := &fake{addr: "systemd_service.docker", want: "running", have: str("stopped"), log: &log}
+	image := &gated{fake: &fake{addr: "docker_image.jupyterhub", want: "id", log: &log}, daemon: daemon}
+	p, err := Make(context.Background(), "h", []Node{{Resource: daemon}, {Resource: image, Deps: []string{"systemd_service.docker"}, Daemons: []*Daemon{d}}}, newState(t), nil)
+	if err != nil || !p.Changes[1].Deferred || probes != 0 {
+		t.Errorf("deferred: %v, %+v, %d probes", err, p, probes)
 	}
 }

@@ -14,33 +14,37 @@ import (
 const planMagic = "provision-plan/v1"
 
 // Saved is a plan written by `plan -out`: what it was made from (Source,
-// opaque here: the spec file and its inputs) and what each resource
-// observed. Applying it re-reads the host and refuses when anything
-// differs, so apply does exactly what was reviewed.
+// opaque here: the spec file and its inputs), the state file it was made
+// with, and what each resource observed, in the public form the plan was
+// shown in (no executor data, sensitive values redacted), so that `show`
+// prints it without reading the host. Applying it re-reads the host and
+// refuses when anything differs, so apply does exactly what was reviewed.
 type Saved struct {
-	Format  string          `json:"format"`
-	Source  json.RawMessage `json:"source"`
-	Host    string          `json:"host"`
-	Changes []savedChange   `json:"changes"`
+	Format   string          `json:"format"`
+	Source   json.RawMessage `json:"source"`
+	Host     string          `json:"host"`
+	Warnings []string        `json:"warnings,omitempty"`
+	// State is the state file the plan was made with; nil in plans of
+	// older versions, which are not checked for it.
+	State   *stateMark `json:"state,omitempty"`
+	Changes []*Change  `json:"changes"`
 }
 
-type savedChange struct {
-	Address     string   `json:"address"`
-	Action      Action   `json:"action"`
-	Fingerprint string   `json:"fingerprint"`
-	TriggeredBy []string `json:"triggered_by,omitempty"`
-}
-
-// Save writes p, made from source, to path. The file may hold sensitive
-// variable values, so it is 0600.
-func (p *Plan) Save(path string, source any) error {
+// Save writes p, made from source, to path. public returns what may be
+// shown of a change (render.Public: no executor data, sensitive values
+// redacted); only that is stored of the changes. Source may hold
+// sensitive variable values, so the file is 0600.
+func (p *Plan) Save(path string, source any, public func(*Change) *Change) error {
 	src, err := json.Marshal(source)
 	if err != nil {
 		return fmt.Errorf("save plan: %w", err)
 	}
-	sp := Saved{Format: planMagic, Source: src, Host: p.Host}
+	mark := p.state
+	sp := Saved{Format: planMagic, Source: src, Host: p.Host, Warnings: p.Warnings, State: &mark}
 	for _, c := range p.Changes {
-		sp.Changes = append(sp.Changes, savedChange{c.Address, c.Action, c.Fingerprint, c.TriggeredBy})
+		pub := *public(c)
+		pub.Data = nil // never the executor's private data, whatever public did
+		sp.Changes = append(sp.Changes, &pub)
 	}
 	b, err := json.MarshalIndent(sp, "", " ")
 	if err != nil {
@@ -50,6 +54,12 @@ func (p *Plan) Save(path string, source any) error {
 		return fmt.Errorf("save plan: %w", err)
 	}
 	return nil
+}
+
+// Plan is the saved plan as it was shown, for rendering: it cannot be
+// applied.
+func (sp *Saved) Plan() *Plan {
+	return &Plan{Host: sp.Host, Changes: sp.Changes, Warnings: sp.Warnings}
 }
 
 // IsSaved reports whether b is a saved plan rather than a spec.
@@ -66,11 +76,27 @@ func ReadSaved(b []byte) (*Saved, error) {
 	return &sp, nil
 }
 
+// StateChanged compares the state file of a fresh plan with the saved
+// one's. It returns how it differs, or nil when it is the same file with
+// the same records of the host.
+func (sp *Saved) StateChanged(fresh *Plan) []string {
+	if sp.State == nil {
+		return nil
+	}
+	var diffs []string
+	if sp.State.Path != fresh.state.Path {
+		diffs = append(diffs, fmt.Sprintf("the plan was made with --state %s, this apply uses %s", sp.State.Path, fresh.state.Path))
+	} else if sp.State.Records != fresh.state.Records {
+		diffs = append(diffs, fmt.Sprintf("%s: the records of %s changed (another apply ran since?)", sp.State.Path, sp.Host))
+	}
+	return diffs
+}
+
 // Stale compares a fresh plan with the saved one. It returns what changed
 // on the host since, or nil when the saved plan still holds.
 func (sp *Saved) Stale(fresh *Plan) []string {
 	var diffs []string
-	old := map[string]savedChange{}
+	old := map[string]*Change{}
 	for _, c := range sp.Changes {
 		old[c.Address] = c
 	}

@@ -85,3 +85,23 @@ func (s *State) Save() error {
 	}
 	return nil
 }
+
+// stateMark identifies the state file a plan was made with: its path and
+// the host's records in it, so that a saved plan applied with another
+// --state, or after another apply changed the records, is refused for
+// that reason.
+type stateMark struct {
+	Path    string `json:"path"`
+	Records string `json:"records"`
+}
+
+func (s *State) mark() stateMark {
+	if s == nil {
+		return stateMark{}
+	}
+	abs, err := filepath.Abs(s.path)
+	if err != nil {
+		abs = s.path
+	}
+	return stateMark{Path: abs, Records: executors.Fingerprint(s.Hosts[s.host])}
+}

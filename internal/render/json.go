@@ -83,31 +83,20 @@ func (j *JSON) Plan(p *engine.Plan) error {
 		if !ch.Pending() {
 			continue
 		}
-		pub := *ch
-		pub.Data = nil
-		pub.Fields = make([]engine.Field, len(ch.Fields))
-		for i, f := range ch.Fields {
-			if f.Sensitive {
-				if f.Old != "" {
-					f.Old = Redacted
-				}
-				if f.New != "" {
-					f.New = Redacted
-				}
-			}
-			pub.Fields[i] = f
-		}
 		verb := ch.Action.Verb()
 		if ch.Action == engine.NoOp {
 			verb = "restart"
 		}
-		if err := j.put(Line{Type: "change", Verb: verb, Change: &pub}); err != nil {
+		if err := j.put(Line{Type: "change", Verb: verb, Change: Public(ch)}); err != nil {
 			return err
 		}
 	}
 	s, pending := p.Summary(), p.Pending()
 	return j.put(Line{Type: "summary", Summary: &s, Pending: &pending})
 }
+
+// Warning prints {"type":"warning","message":…}, as a plan's warnings are.
+func (j *JSON) Warning(msg string) { j.put(Line{Type: "warning", Message: msg}) }
 
 // Diagnostics prints one line per diagnostic, with its range.
 func (j *JSON) Diagnostics(_ map[string]*hcl.File, diags hcl.Diagnostics) {

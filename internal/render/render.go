@@ -32,6 +32,9 @@ type Renderer interface {
 	Applied(host string, s engine.Summary)
 	// Note is a line for people only (hints, waiting messages); JSON drops it.
 	Note(msg string)
+	// Warning reports a host fact outside a plan: the warnings of a plan
+	// that failed are printed with its error.
+	Warning(msg string)
 }
 
 // Colors is the palette of text output; the zero value prints no colour.
@@ -52,6 +55,28 @@ func (c Colors) action(a engine.Action) string {
 
 // Redacted stands for a sensitive value wherever one would be printed.
 const Redacted = "(sensitive)"
+
+// Public is what may be shown of a change, and all a saved plan keeps of
+// it: without the executor's private data, sensitive field values
+// replaced by Redacted (an empty value stays empty, so a value that
+// appears or goes still reads as one). ch is not modified.
+func Public(ch *engine.Change) *engine.Change {
+	pub := *ch
+	pub.Data = nil
+	pub.Fields = nil
+	for _, f := range ch.Fields {
+		if f.Sensitive {
+			if f.Old != "" {
+				f.Old = Redacted
+			}
+			if f.New != "" {
+				f.New = Redacted
+			}
+		}
+		pub.Fields = append(pub.Fields, f)
+	}
+	return &pub
+}
 
 // Text renders for people.
 type Text struct {
@@ -79,7 +104,7 @@ func NewText(out, errw io.Writer, color bool) *Text {
 func (t *Text) Plan(p *engine.Plan) error {
 	w, c := t.out, t.c
 	for _, warn := range p.Warnings {
-		fmt.Fprintf(w, "%sWarning:%s %s\n\n", c.Change+c.Bold, c.Reset, Escape(warn))
+		t.Warning(warn)
 	}
 	if !p.Pending() {
 		for _, ch := range p.Changes {
@@ -188,6 +213,11 @@ func (t *Text) Diagnostics(files map[string]*hcl.File, diags hcl.Diagnostics) {
 		return
 	}
 	hcl.NewDiagnosticTextWriter(t.err, files, 100, t.c != (Colors{})).WriteDiagnostics(diags)
+}
+
+// Warning prints "Warning: …" and a blank line, as a plan's warnings.
+func (t *Text) Warning(msg string) {
+	fmt.Fprintf(t.out, "%sWarning:%s %s\n\n", t.c.Change+t.c.Bold, t.c.Reset, Escape(msg))
 }
 
 // Error prints "Error: …".
