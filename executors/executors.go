@@ -26,10 +26,18 @@ func Fingerprint(parts ...any) string {
 // UnifiedDiff renders a unified diff of a text file's old and new content
 // as diff(1) and git write it: a new file is "@@ -0,0 +1,N @@", and a last
 // line without a newline is followed by "\ No newline at end of file".
+// A nil side is a file that does not exist: /dev/null in the header.
 func UnifiedDiff(path string, old, new []byte) string {
+	from, to := path, path
+	if old == nil {
+		from = "/dev/null"
+	}
+	if new == nil {
+		to = "/dev/null"
+	}
 	d, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
 		A: diffLines(old), B: diffLines(new),
-		FromFile: path, ToFile: path, Context: 3,
+		FromFile: from, ToFile: to, Context: 3,
 	})
 	return d
 }

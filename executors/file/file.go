@@ -18,8 +18,6 @@ import (
 
 	"github.com/openbis/provision/internal/engine"
 
-	"github.com/pmezard/go-difflib/difflib"
-
 	"github.com/openbis/provision/executors"
 )
 
@@ -227,26 +225,12 @@ func (f *File) describeContent(ch *engine.Change, old, new []byte) {
 	case isBinary(old) || isBinary(new):
 		ch.Fields = append(ch.Fields, engine.Field{Name: "content", Old: "binary, " + sizeString(old), New: "binary, " + sizeString(new)})
 	default:
-		ch.Diff = diff(f.cfg.Path, old, new)
+		ch.Diff = executors.UnifiedDiff(f.cfg.Path, old, new)
 	}
 }
 
 // diff is a unified diff where a missing side is /dev/null, as diff -N
 // prints it.
-func diff(path string, old, new []byte) string {
-	from, to := path, path
-	if old == nil {
-		from = "/dev/null"
-	}
-	if new == nil {
-		to = "/dev/null"
-	}
-	d, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: difflib.SplitLines(string(old)), B: difflib.SplitLines(string(new)),
-		FromFile: from, ToFile: to, Context: 3,
-	})
-	return d
-}
 
 // Apply implements engine.Resource. It re-reads the file and refuses
 // when the host changed since the plan was made.
