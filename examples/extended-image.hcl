@@ -28,8 +28,12 @@ host "jupyterhub.example.org" {
     certificates = "/etc/jupyterhub/certificates"
   }
   firewall {
-    zone       = "public"
-    allow_from = ["openbis.example.org"]
+    zone = "public"
+    # Where the users' browsers come from (default: anywhere). The guide's
+    # allow_from = ["openbis.example.org"] would restrict the integration
+    # port to the openBIS server, which never calls it: the ELN's users
+    # could not create notebooks (plan warns).
+    users_from = ["192.0.2.0/24", "2001:db8::/32"]
   }
 }
 

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openbis/provision/internal/deploy"
 	"github.com/openbis/provision/internal/engine"
 
 	"github.com/docker/docker/api/types/image"
@@ -26,7 +27,7 @@ import (
 
 // Labels provision puts on what it creates.
 const (
-	LabelDeployment = "provision.deployment"
+	LabelDeployment = deploy.LabelDeployment
 	LabelRecipe     = "provision.recipe"
 	LabelBase       = "provision.base"
 )

@@ -27,6 +27,13 @@ const (
 	Command = "./vagrant/initialize/start_jupyterhub.sh"
 )
 
+// LabelDeployment marks the deployment's container: the start script sets
+// it, and the Docker executor finds (and only ever removes) containers by it.
+const LabelDeployment = "provision.deployment"
+
+// Label is the container's deployment label, KEY=VALUE.
+func (c Container) Label() string { return LabelDeployment + "=" + c.Deployment }
+
 // Container is the JupyterHub container of a deployment.
 type Container struct {
 	Name       string // the container name the start script gives it
@@ -66,7 +73,7 @@ type Mount struct {
 const HomeDir = "/home"
 
 // Home returns the mount that keeps users' work, if any.
-func (c *Container) Home() (Mount, bool) {
+func (c Container) Home() (Mount, bool) {
 	for _, m := range c.Mounts {
 		if m.Target == HomeDir {
 			return m, true
@@ -85,7 +92,7 @@ func (m Mount) String() string {
 
 // Published returns the host port that container port cport is published
 // on, or 0.
-func (c *Container) Published(cport int) int {
+func (c Container) Published(cport int) int {
 	for _, p := range c.Ports {
 		if p.ContainerPort == cport {
 			return p.HostPort
@@ -96,7 +103,7 @@ func (c *Container) Published(cport int) int {
 
 // Validate refuses a description no executor could carry out: it is
 // compile's contract with the executors, checked once.
-func (c *Container) Validate() error {
+func (c Container) Validate() error {
 	var errs []string
 	if c.Name == "" || c.Deployment == "" || c.Image.Written == "" {
 		errs = append(errs, "name, deployment and image must be set")

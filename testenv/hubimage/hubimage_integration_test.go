@@ -46,7 +46,7 @@ const (
 // ELN's flow: integration service, then hub login onto the notebook.
 func TestHubImage(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root (debootstrap, dockerd)")
+		t.Fatal("needs root (debootstrap, dockerd): run the tests as root, as .ci/test does")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
