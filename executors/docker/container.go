@@ -639,3 +639,12 @@ func containerName(c container.Summary) string {
 	}
 	return c.ID[:12]
 }
+
+// Supersedes implements engine.Superseder: another container name is
+// another container (the deleter removes it only if it carries the
+// deployment's label). Images have no such rule: the previous image stays
+// for rollback, and cleanup keeps what the spec says.
+func (c *Container) Supersedes(old engine.Record) bool {
+	var r containerRecord
+	return json.Unmarshal(old.Data, &r) == nil && r.Name != c.cfg.Container.Name
+}

@@ -253,3 +253,10 @@ func (r *Removal) read(ctx context.Context) (executors.FileState, *result, error
 	}
 	return st, res, nil
 }
+
+// Supersedes implements engine.Superseder: the profile moved to another
+// path, whose managed block would otherwise stay.
+func (p *Profile) Supersedes(old engine.Record) bool {
+	var r recordData
+	return json.Unmarshal(old.Data, &r) == nil && r.Path != p.path
+}

@@ -255,3 +255,31 @@ func TestFromRecord(t *testing.T) {
 		t.Error("tampered record accepted")
 	}
 }
+
+func TestSupersedes(t *testing.T) {
+	conn := NewConn("")
+	r, err := NewRule(RuleConfig{Name: "hub_443", Conn: conn, Zone: "internal", Port: 443})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		old  RuleConfig
+		want bool
+	}{
+		{RuleConfig{Name: "hub_443", Zone: "internal", Port: 443}, false},
+		{RuleConfig{Name: "hub_443", Zone: "public", Port: 443}, true},
+		{RuleConfig{Name: "hub_443", Zone: "internal", Port: 443, Source: "192.0.2.1"}, true},
+	} {
+		old, _ := NewRule(tt.old)
+		if got := r.Supersedes(*old.Record()); got != tt.want {
+			t.Errorf("old %+v: Supersedes = %v, want %v", tt.old, got, tt.want)
+		}
+	}
+	guards, _ := PortGuard("comm_8002", conn, 8002, "tcp", nil)
+	oldCfg := guards[0].cfg
+	oldCfg.Args = []string{"!", "-i", "lo", "-p", "tcp", "--dport", "8002", "-j", "DROP"} // before addrtype and --syn
+	old, _ := NewDirectRule(oldCfg)
+	if !guards[0].Supersedes(*old.Record()) || guards[0].Supersedes(*guards[0].Record()) {
+		t.Error("a guard with other arguments is not superseded, or a guard supersedes itself")
+	}
+}

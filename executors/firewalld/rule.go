@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 
 	"github.com/openbis/provision/internal/engine"
 )
@@ -240,4 +241,26 @@ func RulesFor(base string, conn *Conn, zone string, sources []netip.Prefix, port
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// Supersedes implements engine.Superseder: a recorded rule in another zone
+// or with another text is another rule in firewalld, left behind unless
+// deleted.
+func (r *Rule) Supersedes(old engine.Record) bool {
+	var cfg RuleConfig
+	if json.Unmarshal(old.Data, &cfg) != nil || cfg.normalise() != nil {
+		return false
+	}
+	return cfg.Zone != r.cfg.Zone || cfg.richRule() != r.rule
+}
+
+// Supersedes implements engine.Superseder for direct rules: another table,
+// chain, priority or argument list is another rule.
+func (d *DirectRule) Supersedes(old engine.Record) bool {
+	var cfg DirectRuleConfig
+	if json.Unmarshal(old.Data, &cfg) != nil {
+		return false
+	}
+	return cfg.Family != d.cfg.Family || cfg.Table != d.cfg.Table || cfg.Chain != d.cfg.Chain ||
+		cfg.Priority != d.cfg.Priority || !slices.Equal(cfg.Args, d.cfg.Args)
 }

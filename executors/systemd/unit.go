@@ -461,3 +461,10 @@ func (u *Unit) Record() *engine.Record {
 	data, _ := json.Marshal(unitRecord{Name: u.cfg.Name, StartScript: u.cfg.StartScript, ContainerName: u.cfg.ContainerName})
 	return &engine.Record{Address: u.cfg.Address, Kind: UnitKind, Data: data}
 }
+
+// Supersedes implements engine.Superseder: another unit name is another
+// unit, which would keep running the old container.
+func (u *Unit) Supersedes(old engine.Record) bool {
+	var r unitRecord
+	return json.Unmarshal(old.Data, &r) == nil && r.Name != u.cfg.Name
+}

@@ -143,6 +143,11 @@ func Make(ctx context.Context, host string, nodes []Node, st *State, deleters ma
 			ch = &Change{Action: Update, Deferred: true,
 				Reasons: []string{fmt.Sprintf("read once %s is applied (now: %v)", strings.Join(up, ", "), err)}}
 		}
+		if prev, err := p.superseded(ctx, r, st, deleters); err != nil {
+			errs.add(ctx, addr+Previous, n.Daemons, err)
+		} else if prev != nil {
+			p.Changes = append(p.Changes, prev)
+		}
 		ch.Address = addr
 		if _, ok := r.(Restarter); ok {
 			for _, dep := range n.Deps {
@@ -179,6 +184,34 @@ func Make(ctx context.Context, host string, nodes []Node, st *State, deleters ma
 	return p, nil
 }
 
+// superseded plans the deletion of what r's state record names when r
+// says it is another object than r (see Superseder), or returns nil.
+func (p *Plan) superseded(ctx context.Context, r Resource, st *State, deleters map[string]Deleter) (*Change, error) {
+	sup, ok := r.(Superseder)
+	if !ok {
+		return nil, nil
+	}
+	old, ok := st.Recorded(r.Address())
+	if !ok || !sup.Supersedes(old) {
+		return nil, nil
+	}
+	del, ok := deleters[old.Kind]
+	if !ok {
+		return nil, nil
+	}
+	dr, err := del(old)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := dr.Plan(ctx)
+	if err != nil || ch.Action != Delete {
+		return nil, err
+	}
+	ch.Address = r.Address() + Previous
+	p.resources[ch.Address] = dr
+	return ch, nil
+}
+
 // Apply performs the plan's changes in order and records in st what it
 // created or changed (only those are ever deleted later); st is saved after
 // every resource, so an interrupted apply leaves a state the next plan
@@ -209,7 +242,13 @@ func (p *Plan) Apply(ctx context.Context, st *State, out Output) error {
 				return wrap(ch.Address, err)
 			}
 		}
-		if ch.Action == Delete {
+		if cur, ok := strings.CutSuffix(ch.Address, Previous); ok {
+			// The record now names what the spec has at that address.
+			if rec := p.resources[cur].Record(); rec != nil {
+				rec.Address = cur
+				st.Remember(*rec)
+			}
+		} else if ch.Action == Delete {
 			st.Forget(ch.Address)
 		} else if rec := r.Record(); rec != nil {
 			rec.Address = ch.Address

@@ -502,3 +502,55 @@ func TestUnreachableDaemonIsOneError(t *testing.T) {
 		t.Errorf("deferred: %v, %+v, %d probes", err, p, probes)
 	}
 }
+
+// moving is a fake whose records name its want (a file's path, a rule's
+// zone): a record with another want is another object.
+type moving struct{ *fake }
+
+func (m moving) Supersedes(old Record) bool {
+	var was string
+	json.Unmarshal(old.Data, &was)
+	return was != m.want
+}
+
+// TestSupersededDeletedFirst: a resource whose recorded object is another
+// (a rule moved to another zone) deletes that one first, and the state
+// then records the new one.
+func TestSupersededDeletedFirst(t *testing.T) {
+	var log []string
+	st := newState(t)
+	old := &fake{addr: "firewalld_rich_rule.hub_443", want: "public", log: &log}
+	p, _ := Make(context.Background(), "h", []Node{{Resource: old}}, st, nil)
+	if err := p.Apply(context.Background(), st, Discard); err != nil {
+		t.Fatal(err)
+	}
+	deleters := map[string]Deleter{"fake": func(r Record) (Resource, error) {
+		return &fake{addr: r.Address, have: old.have, absent: true, log: &log}, nil
+	}}
+	moved := moving{&fake{addr: "firewalld_rich_rule.hub_443", want: "internal", log: &log}}
+	p, err := Make(context.Background(), "h", []Node{{Resource: moved}}, st, deleters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ch := range p.Changes {
+		got = append(got, string(ch.Action)+" "+ch.Address)
+	}
+	if want := "- firewalld_rich_rule.hub_443 (previous),+ firewalld_rich_rule.hub_443"; strings.Join(got, ",") != want {
+		t.Fatalf("changes %q, want %q", got, want)
+	}
+	log = nil
+	if err := p.Apply(context.Background(), st, Discard); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(log, ",") != "apply firewalld_rich_rule.hub_443,apply firewalld_rich_rule.hub_443" {
+		t.Errorf("applied %q", log)
+	}
+	if rec, _ := st.Recorded("firewalld_rich_rule.hub_443"); string(rec.Data) != `"internal"` {
+		t.Errorf("state records %s, want the new object", rec.Data)
+	}
+	// Converged: nothing superseded any more.
+	if p, _ := Make(context.Background(), "h", []Node{{Resource: moved}}, st, deleters); p.Pending() {
+		t.Errorf("still pending: %+v", p.Changes)
+	}
+}

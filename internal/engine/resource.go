@@ -103,6 +103,19 @@ type Restarter interface {
 	Restart(ctx context.Context, ch *Change, out Output) error
 }
 
+// Superseder is a resource that can tell whether the state record at its
+// own address describes another object than it: a firewall rule that moved
+// to another zone, a file that moved to another path. The engine deletes
+// that object first, so changing an attribute never leaves the old one
+// behind unmanaged.
+type Superseder interface {
+	Resource
+	Supersedes(old Record) bool
+}
+
+// Previous is appended to an address for the object it used to manage.
+const Previous = " (previous)"
+
 // Output is where resources report while applying. The renderers
 // (internal/render) implement it for people and for machines; resources
 // never format output themselves.

@@ -55,6 +55,12 @@ func LoadState(path, host string) (*State, error) {
 // Remember records a resource provision manages.
 func (s *State) Remember(r Record) { s.Hosts[s.host][r.Address] = r }
 
+// Recorded returns the record of addr, if the host has one.
+func (s *State) Recorded(addr string) (Record, bool) {
+	r, ok := s.Hosts[s.host][addr]
+	return r, ok
+}
+
 // Forget drops a deleted resource.
 func (s *State) Forget(addr string) { delete(s.Hosts[s.host], addr) }
 
