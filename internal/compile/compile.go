@@ -110,7 +110,11 @@ func Host(ctx context.Context, s *spec.Spec, host string, t Target) (*Compiled, 
 		}
 	}
 	if e := h.ELNProfile; e != nil {
-		integration, hub := Endpoints(dep)
+		var hubC *deploy.Container
+		if h := s.Host(dep.JupyterHubHost); h != nil && h.JupyterHub != nil {
+			hubC = Container(s, h.JupyterHub)
+		}
+		integration, hub := Endpoints(dep.JupyterHubHost, hubC, dep)
 		r, err := elnprofile.New(elnprofile.Config{Path: e.Path, IntegrationEndpoint: integration, JupyterEndpoint: hub})
 		if err != nil {
 			return nil, c.fail(err)
@@ -291,11 +295,18 @@ func sourceList(ps []netip.Prefix) string {
 // Endpoints are the two URLs the ELN's InstanceProfile.js carries, derived
 // from the deployment: the browser POSTs to the integration service (no
 // path) and opens the hub (ending in "/"; no port when it is 443).
-func Endpoints(dep spec.Deployment) (integration, hub string) {
-	integration = fmt.Sprintf("https://%s:%d", dep.JupyterHubHost, dep.CommunicationPort)
-	hub = fmt.Sprintf("https://%s/", dep.JupyterHubHost)
-	if dep.HubPort != 443 {
-		hub = fmt.Sprintf("https://%s:%d/", dep.JupyterHubHost, dep.HubPort)
+// They come from the ports the container publishes, the description the
+// JupyterHub host converges to; without a jupyterhub block anywhere, from
+// the deployment's values.
+func Endpoints(host string, c *deploy.Container, dep spec.Deployment) (integration, hub string) {
+	comm, hubPort := dep.CommunicationPort, dep.HubPort
+	if c != nil {
+		comm, hubPort = c.Published(deploy.IntegrationPort), c.Published(deploy.HubPort)
+	}
+	integration = fmt.Sprintf("https://%s:%d", host, comm)
+	hub = fmt.Sprintf("https://%s/", host)
+	if hubPort != 443 {
+		hub = fmt.Sprintf("https://%s:%d/", host, hubPort)
 	}
 	return integration, hub
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/openbis/provision/executors/firewalld"
 	"github.com/openbis/provision/executors/systemd"
+	"github.com/openbis/provision/internal/deploy"
 	"github.com/openbis/provision/internal/engine"
 	"github.com/openbis/provision/internal/spec"
 	"github.com/openbis/provision/templates"
@@ -139,7 +140,11 @@ func TestEndpoints(t *testing.T) {
 		{443, 8002, "https://hub.example.org:8002", "https://hub.example.org/"},
 		{8000, 80, "https://hub.example.org:80", "https://hub.example.org:8000/"},
 	} {
-		i, o := Endpoints(spec.Deployment{JupyterHubHost: "hub.example.org", HubPort: tt.hub, CommunicationPort: tt.comm})
+		i, o := Endpoints("hub.example.org", nil, spec.Deployment{HubPort: tt.hub, CommunicationPort: tt.comm})
+		c := &deploy.Container{Ports: []deploy.Port{{HostPort: tt.hub, ContainerPort: deploy.HubPort}, {HostPort: tt.comm, ContainerPort: deploy.IntegrationPort}}}
+		if ci, co := Endpoints("hub.example.org", c, spec.Deployment{}); ci != i || co != o {
+			t.Errorf("from the container: %s %s, from the deployment: %s %s", ci, co, i, o)
+		}
 		if i != tt.integration || o != tt.open {
 			t.Errorf("hub %d, comm %d: %s %s, want %s %s", tt.hub, tt.comm, i, o, tt.integration, tt.open)
 		}
