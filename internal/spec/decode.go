@@ -390,14 +390,18 @@ func (d *decoder) variables(blocks []*hcl.Block, in Inputs) cty.Value {
 			cv = cv.Mark(sensitive)
 		}
 		vals[name] = cv
-		d.validateVariable(name, cv, origin[name], v.checks)
+		if !d.validateVariable(name, cv, origin[name], v.checks) {
+			vals[name] = cty.DynamicVal // reported once, not again where it is used
+		}
 	}
 	return cty.ObjectVal(vals)
 }
 
 // validateVariable runs a variable's validation blocks. A failed one
-// shows the value, unless it is sensitive, and where it came from.
-func (d *decoder) validateVariable(name string, val cty.Value, from string, checks []*hcl.Block) {
+// shows the value, unless it is sensitive, and where it came from. It
+// reports whether the value passed.
+func (d *decoder) validateVariable(name string, val cty.Value, from string, checks []*hcl.Block) bool {
+	passed := true
 	schema := &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "condition", Required: true}, {Name: "error_message", Required: true},
 	}}
@@ -436,8 +440,10 @@ func (d *decoder) validateVariable(name string, val cty.Value, from string, chec
 				}
 			}
 			d.errorf(condExpr.Range().Ptr(), "Invalid value for variable", "var.%s: %s\n\nvar.%s is %s, from %s.", name, text, name, valueString(val), from)
+			passed = false
 		}
 	}
+	return passed
 }
 
 // locals evaluates locals blocks, in dependency order among themselves.
