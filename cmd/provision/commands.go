@@ -407,7 +407,11 @@ Exit status: 0 all valid, 1 a file has errors.
 			u := o.ui(cmd)
 			failed := false
 			for _, fn := range args {
-				src, diags := spec.Load(fn, o.inputs())
+				// The spec's shape, without values for required variables:
+				// plan and apply still need them.
+				in := o.inputs()
+				in.AllowUnset = true
+				src, diags := spec.Load(fn, in)
 				u.diagnostics(src, diags)
 				if diags.HasErrors() {
 					failed = true

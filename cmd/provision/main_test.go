@@ -428,3 +428,20 @@ func TestFailedPlanKeepsWarnings(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateWithoutRequiredValues: validate checks a spec's shape with
+// required variables unset; plan needs their values.
+func TestValidateWithoutRequiredValues(t *testing.T) {
+	e := newEnv(t, `file "motd" {
+    path    = "DIR/motd"
+    content = var.required
+  }`)
+	b, _ := os.ReadFile(e.spec)
+	os.WriteFile(e.spec, append([]byte("variable \"required\" {\n  type = string\n}\n"), b...), 0o644)
+	if code, out := e.run("validate", e.spec); code != 0 {
+		t.Errorf("validate without a value: exit %d\n%s", code, out)
+	}
+	if code, out := e.run("plan", "--host", "files.example.org", e.spec); code != 1 || !strings.Contains(out, "No value for required variable") {
+		t.Errorf("plan without a value: exit %d\n%s", code, out)
+	}
+}

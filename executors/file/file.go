@@ -14,6 +14,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/openbis/provision/internal/engine"
@@ -40,6 +41,12 @@ type Config struct {
 	Owner, Group string
 	// Sensitive keeps the content out of diffs, plans and records.
 	Sensitive bool
+	// SensitivePath keeps the path out of plans, progress and errors
+	// (they say "(sensitive)"), and implies Sensitive. The address stays
+	// as the spec names it, and the state record keeps the real path:
+	// deleting the file later needs it, and the state file is root's
+	// alone (0600).
+	SensitivePath bool
 }
 
 // File is a managed file, or with absent set, one to delete.
@@ -56,8 +63,14 @@ func New(cfg Config) (*File, error) {
 	if cfg.Address == "" {
 		return nil, errors.New("file: empty address")
 	}
-	if err := checkPath(cfg.Path); err != nil {
+	if err := CheckPath(cfg.Path); err != nil {
+		if cfg.SensitivePath {
+			return nil, fmt.Errorf("%s: the path (sensitive) is not an absolute, clean path of a file", cfg.Address)
+		}
 		return nil, fmt.Errorf("%s: %w", cfg.Address, err)
+	}
+	if cfg.SensitivePath {
+		cfg.Sensitive = true
 	}
 	if err := checkMode(cfg.Mode); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Address, err)
@@ -86,7 +99,9 @@ func checkMode(m fs.FileMode) error {
 	return nil
 }
 
-func checkPath(p string) error {
+// CheckPath refuses what New would: a path that is not absolute and
+// clean, or the root directory.
+func CheckPath(p string) error {
 	if !filepath.IsAbs(p) {
 		return fmt.Errorf("path %q is not absolute", p)
 	}
@@ -100,9 +115,12 @@ func checkPath(p string) error {
 }
 
 // record is the state file's data for a file.
+// The path is kept in clear even when it is sensitive: deleting the file
+// needs it, and the state file is readable by root only.
 type record struct {
-	Path      string `json:"path"`
-	Sensitive bool   `json:"sensitive,omitempty"`
+	Path          string `json:"path"`
+	Sensitive     bool   `json:"sensitive,omitempty"`
+	SensitivePath bool   `json:"sensitive_path,omitempty"`
 }
 
 // FromRecord builds a resource that deletes the file a previous apply
@@ -115,10 +133,11 @@ func FromRecord(rec engine.Record) (engine.Resource, error) {
 	if err := json.Unmarshal(rec.Data, &r); err != nil {
 		return nil, fmt.Errorf("%s: decode record: %w", rec.Address, err)
 	}
-	if err := checkPath(r.Path); err != nil {
+	if err := CheckPath(r.Path); err != nil {
 		return nil, fmt.Errorf("%s: record: %w", rec.Address, err)
 	}
-	return &File{cfg: Config{Address: rec.Address, Path: r.Path, Sensitive: r.Sensitive}, absent: true}, nil
+	cfg := Config{Address: rec.Address, Path: r.Path, Sensitive: r.Sensitive || r.SensitivePath, SensitivePath: r.SensitivePath}
+	return &File{cfg: cfg, absent: true}, nil
 }
 
 // Address implements engine.Resource.
@@ -132,7 +151,7 @@ func (f *File) Record() *engine.Record {
 	if f.absent {
 		return nil
 	}
-	b, _ := json.Marshal(record{Path: f.cfg.Path, Sensitive: f.cfg.Sensitive})
+	b, _ := json.Marshal(record{Path: f.cfg.Path, Sensitive: f.cfg.Sensitive, SensitivePath: f.cfg.SensitivePath})
 	return &engine.Record{Address: f.cfg.Address, Kind: Kind, Data: b}
 }
 
@@ -148,7 +167,7 @@ type applyData struct {
 func (f *File) Plan(ctx context.Context) (*engine.Change, error) {
 	st, err := executors.ReadFile(f.cfg.Path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", f.cfg.Address, err)
+		return nil, fmt.Errorf("%s: %w", f.cfg.Address, f.redact(err))
 	}
 	ch := &engine.Change{Address: f.cfg.Address, Fingerprint: fingerprint(st)}
 	if f.absent {
@@ -162,11 +181,11 @@ func (f *File) Plan(ctx context.Context) (*engine.Change, error) {
 
 	uid, err := lookupUser(f.cfg.Owner)
 	if err != nil {
-		return nil, fmt.Errorf("%s: owner: %w", f.cfg.Address, err)
+		return nil, fmt.Errorf("%s: owner: %w", f.cfg.Address, f.redact(err))
 	}
 	gid, err := lookupGroup(f.cfg.Group)
 	if err != nil {
-		return nil, fmt.Errorf("%s: group: %w", f.cfg.Address, err)
+		return nil, fmt.Errorf("%s: group: %w", f.cfg.Address, f.redact(err))
 	}
 	data := applyData{UID: uid, GID: gid}
 
@@ -175,10 +194,10 @@ func (f *File) Plan(ctx context.Context) (*engine.Change, error) {
 		dir := filepath.Dir(f.cfg.Path)
 		switch ok, err := executors.DirExists(dir); {
 		case err != nil:
-			return nil, fmt.Errorf("%s: parent: %w", f.cfg.Address, err)
+			return nil, fmt.Errorf("%s: parent: %w", f.cfg.Address, f.redact(err))
 		case !ok:
 			data.Mkdir = true
-			ch.Reasons = append(ch.Reasons, fmt.Sprintf("parent directory %s missing, will be created (0755)", dir))
+			ch.Reasons = append(ch.Reasons, fmt.Sprintf("parent directory %s missing, will be created (0755)", f.shown(dir)))
 		}
 		ch.Reasons = append(ch.Reasons, "file missing")
 		ch.Fields = []engine.Field{
@@ -229,9 +248,6 @@ func (f *File) describeContent(ch *engine.Change, old, new []byte) {
 	}
 }
 
-// diff is a unified diff where a missing side is /dev/null, as diff -N
-// prints it.
-
 // Apply implements engine.Resource. It re-reads the file and refuses
 // when the host changed since the plan was made.
 func (f *File) Apply(ctx context.Context, ch *engine.Change, out engine.Output) error {
@@ -240,10 +256,10 @@ func (f *File) Apply(ctx context.Context, ch *engine.Change, out engine.Output) 
 	}
 	st, err := executors.ReadFile(f.cfg.Path)
 	if err != nil {
-		return fmt.Errorf("%s: %w", f.cfg.Address, err)
+		return fmt.Errorf("%s: %w", f.cfg.Address, f.redact(err))
 	}
 	if fp := fingerprint(st); fp != ch.Fingerprint {
-		return fmt.Errorf("%s: %s changed since it was planned; plan again", f.cfg.Address, f.cfg.Path)
+		return fmt.Errorf("%s: %s changed since it was planned; plan again", f.cfg.Address, f.shown(f.cfg.Path))
 	}
 	switch ch.Action {
 	case engine.Delete:
@@ -251,9 +267,9 @@ func (f *File) Apply(ctx context.Context, ch *engine.Change, out engine.Output) 
 			return fmt.Errorf("%s: planned a delete of a file that is in the spec", f.cfg.Address)
 		}
 		if err := executors.RemoveFile(f.cfg.Path); err != nil {
-			return fmt.Errorf("%s: %w", f.cfg.Address, err)
+			return fmt.Errorf("%s: %w", f.cfg.Address, f.redact(err))
 		}
-		out.Progress(f.cfg.Address, fmt.Sprintf("removed %s (backup %s)", f.cfg.Path, f.cfg.Path+executors.BackupSuffix))
+		out.Progress(f.cfg.Address, fmt.Sprintf("removed %s (backup %s)", f.shown(f.cfg.Path), f.shown(f.cfg.Path+executors.BackupSuffix)))
 		return nil
 	case engine.Create, engine.Update:
 		if f.absent {
@@ -269,15 +285,49 @@ func (f *File) Apply(ctx context.Context, ch *engine.Change, out engine.Output) 
 	if data.Mkdir {
 		dir := filepath.Dir(f.cfg.Path)
 		if err := executors.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("%s: %w", f.cfg.Address, err)
+			return fmt.Errorf("%s: %w", f.cfg.Address, f.redact(err))
 		}
 	}
 	if err := executors.WriteFile(f.cfg.Path, f.cfg.Content, f.cfg.Mode, data.UID, data.GID); err != nil {
-		return fmt.Errorf("%s: %w", f.cfg.Address, err)
+		return fmt.Errorf("%s: %w", f.cfg.Address, f.redact(err))
 	}
-	out.Progress(f.cfg.Address, fmt.Sprintf("wrote %s (%s, mode %s)", f.cfg.Path, sizeString(f.cfg.Content), modeString(f.cfg.Mode)))
+	out.Progress(f.cfg.Address, fmt.Sprintf("wrote %s (%s, mode %s)", f.shown(f.cfg.Path), sizeString(f.cfg.Content), modeString(f.cfg.Mode)))
 	return nil
 }
+
+// redacted stands for a sensitive path in plans, progress and errors.
+const redacted = "(sensitive)"
+
+// shown is p (the path or a name derived from it) as plans and progress
+// print it.
+func (f *File) shown(p string) string {
+	if f.cfg.SensitivePath {
+		return redacted
+	}
+	return p
+}
+
+// redact takes a sensitive path, and every directory above it, out of an
+// error's text (the os package's errors name the path); the error still
+// unwraps to the original.
+func (f *File) redact(err error) error {
+	if !f.cfg.SensitivePath || err == nil {
+		return err
+	}
+	msg := err.Error()
+	for p := f.cfg.Path; p != "/" && p != "."; p = filepath.Dir(p) {
+		msg = strings.ReplaceAll(msg, p, redacted)
+	}
+	return redactedError{msg, err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e redactedError) Error() string { return e.msg }
+func (e redactedError) Unwrap() error { return e.err }
 
 // fingerprint identifies what was read: a hash, never the content itself.
 func fingerprint(st executors.FileState) string {

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net"
 	"net/netip"
+	"net/url"
 	"path"
 	"slices"
 	"strconv"
@@ -130,7 +131,7 @@ func Host(ctx context.Context, s *spec.Spec, host string, t Target) (*Compiled, 
 	for _, f := range h.Files {
 		r, err := file.New(file.Config{
 			Address: "file." + f.Name, Path: f.Path, Content: []byte(f.Content),
-			Mode: f.Mode, Owner: f.Owner, Group: f.Group, Sensitive: f.Sensitive,
+			Mode: f.Mode, Owner: f.Owner, Group: f.Group, Sensitive: f.Sensitive, SensitivePath: f.SensitivePath,
 		})
 		if err != nil {
 			return nil, c.fail(fmt.Errorf("file %s: %w", f.Name, err))
@@ -313,6 +314,9 @@ func Endpoints(host string, c *deploy.Container, dep spec.Deployment) (integrati
 
 func (c *Compiled) jupyterhub(ctx context.Context, s *spec.Spec, j *spec.JupyterHub, hub *deploy.Container, t Target) error {
 	if w := tlscert.Reachable(ctx, j.OpenBISURL, 3*time.Second, t.Dial); w != "" {
+		if j.OpenBISURLSensitive {
+			w = redactURL(w, j.OpenBISURL)
+		}
 		c.Warnings = append(c.Warnings, w)
 	}
 	if !j.PersistHome {
@@ -439,6 +443,24 @@ func Container(s *spec.Spec, j *spec.JupyterHub) *deploy.Container {
 // HomeVolume names the volume that keeps users' work when the spec names
 // no home directory.
 func HomeVolume(j *spec.JupyterHub) string { return j.ContainerName + "-home" }
+
+// redactURL takes a sensitive URL, and its parts a message may quote
+// (the host, the user info), out of msg.
+func redactURL(msg, raw string) string {
+	parts := []string{raw}
+	if u, err := url.Parse(raw); err == nil {
+		parts = append(parts, u.Redacted(), u.Host, u.Hostname())
+		if u.User != nil {
+			parts = append(parts, u.User.String(), u.User.Username())
+		}
+	}
+	for _, p := range parts {
+		if p != "" {
+			msg = strings.ReplaceAll(msg, p, "(sensitive)")
+		}
+	}
+	return msg
+}
 
 func hasSensitive(env []deploy.Env) bool {
 	for _, e := range env {

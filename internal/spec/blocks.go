@@ -15,6 +15,7 @@ import (
 	"github.com/openbis/provision/executors/firewalld"
 	"github.com/openbis/provision/internal/deploy"
 	"github.com/openbis/provision/internal/imageref"
+	"github.com/zclconf/go-cty/cty"
 )
 
 func attrSchema(required []string, optional ...string) []hcl.AttributeSchema {
@@ -46,6 +47,14 @@ func (d *decoder) deployment(b *hcl.Block) Deployment {
 		Range:               b.DefRange,
 		OpenBISHostRange:    *rangeOf(c.Attributes, "openbis_host", b.DefRange),
 		JupyterHubHostRange: *rangeOf(c.Attributes, "jupyterhub_host", b.DefRange),
+	}
+	for _, name := range []string{"openbis_host", "jupyterhub_host", "communication_port", "hub_port"} {
+		if d.isUnknown(c.Attributes, name) {
+			dep.unknown = append(dep.unknown, name)
+		}
+	}
+	if d.isUnknown(c.Attributes, "communication_port") || d.isUnknown(c.Attributes, "hub_port") {
+		return dep // the port checks wait for the values
 	}
 	d.checkPort("communication_port", rangeOf(c.Attributes, "communication_port", b.DefRange), dep.CommunicationPort)
 	hubRange := rangeOf(c.Attributes, "hub_port", b.DefRange)
@@ -95,6 +104,9 @@ func (d *decoder) host(b *hcl.Block, dep Deployment) *Host {
 	once := map[string]hcl.Range{}
 	files := map[string]hcl.Range{}
 	for _, blk := range c.Blocks {
+		if !d.checkLabels(blk) {
+			continue
+		}
 		if blk.Type != "file" {
 			if prev, ok := once[blk.Type]; ok {
 				d.errorf(blk.DefRange.Ptr(), "Duplicate block", "A host has at most one %s block; the first is at %s.", blk.Type, prev)
@@ -147,7 +159,8 @@ func (d *decoder) jupyterhub(b *hcl.Block, dep Deployment) *JupyterHub {
 		HealthURL:       d.str(a, "health_url", fmt.Sprintf("https://127.0.0.1:%d/hub/api", dep.HubPort)),
 		Range:           b.DefRange,
 	}
-	j.OpenBISURL, _, j.OpenBISURLSensitive = d.sensitiveStr(a, "openbis_url", "https://"+dep.OpenBISHost)
+	var urlOK bool
+	j.OpenBISURL, urlOK, j.OpenBISURLSensitive = d.sensitiveStr(a, "openbis_url", "https://"+dep.OpenBISHost, false)
 	if attr, ok := a["start_script"]; ok && strings.ContainsAny(j.StartScript, "$\\\"'% ;") {
 		d.errorf(attr.Expr.Range().Ptr(), "Invalid start script path", "start_script %q: systemd would expand or split it in ExecStart=; use a path of letters, digits and . _ - / only.", j.StartScript)
 	}
@@ -157,9 +170,9 @@ func (d *decoder) jupyterhub(b *hcl.Block, dep Deployment) *JupyterHub {
 	if attr, ok := a["container_name"]; ok && !validContainerName(j.ContainerName) {
 		d.errorf(attr.Expr.Range().Ptr(), "Invalid container name", "%q: Docker container names are [a-zA-Z0-9][a-zA-Z0-9_.-]*.", j.ContainerName)
 	}
-	if attr, ok := a["openbis_url"]; ok {
+	if attr, ok := a["openbis_url"]; ok && urlOK {
 		if u, err := url.Parse(j.OpenBISURL); err != nil || u.Scheme != "https" || u.Host == "" {
-			d.errorf(attr.Expr.Range().Ptr(), "URL without https", "openbis_url %q must be an https:// URL with a host: the JupyterHub logs users in against openBIS and sends their session token there.", j.OpenBISURL)
+			d.errorf(attr.Expr.Range().Ptr(), "URL without https", "openbis_url %s must be an https:// URL with a host: the JupyterHub logs users in against openBIS and sends their session token there.", shown(j.OpenBISURL, j.OpenBISURLSensitive))
 		}
 	}
 	if attr, ok := a["health_url"]; ok {
@@ -251,7 +264,9 @@ func (d *decoder) image(b *hcl.Block) Image {
 			sources, ranges = append(sources, "build"), append(ranges, blk.DefRange)
 		case "auth":
 			ac := d.content(blk.Body, &hcl.BodySchema{Attributes: attrSchema([]string{"username", "password"})})
-			img.Auth = &Auth{Username: d.str(ac.Attributes, "username", ""), Password: d.str(ac.Attributes, "password", "")}
+			user, _, _ := d.sensitiveStr(ac.Attributes, "username", "", true)
+			pass, _, _ := d.sensitiveStr(ac.Attributes, "password", "", true)
+			img.Auth = &Auth{Username: user, Password: pass}
 		}
 	}
 	switch len(sources) {
@@ -327,9 +342,33 @@ func (d *decoder) firewall(b *hcl.Block) *Firewall {
 
 func (d *decoder) file(b *hcl.Block) *ManagedFile {
 	c := d.content(b.Body, &hcl.BodySchema{Attributes: attrSchema([]string{"path", "content"}, "mode", "owner", "group", "sensitive")})
-	f := &ManagedFile{Name: b.Labels[0], Path: d.absPath(c.Attributes, "path", ""), Mode: 0o644, Range: b.DefRange}
-	f.Content, f.Sensitive = d.text(c.Attributes, "content")
-	f.Sensitive = d.boolean(c.Attributes, "sensitive", f.Sensitive)
+	f := &ManagedFile{Name: b.Labels[0], Mode: 0o644, Range: b.DefRange}
+	// The path and the content may derive from a sensitive variable: the
+	// whole file is then sensitive, and the path too when it is.
+	var pathOK, contentSens bool
+	f.Path, pathOK, f.SensitivePath = d.sensitiveStr(c.Attributes, "path", "", false)
+	if pathOK {
+		a := c.Attributes["path"]
+		switch err := file.CheckPath(f.Path); {
+		case !path.IsAbs(f.Path):
+			d.errorf(a.Expr.Range().Ptr(), "Relative path", "path %s must be an absolute path: provision runs from cron and systemd, where the working directory is not yours.", shown(f.Path, f.SensitivePath))
+		case err != nil && f.SensitivePath:
+			d.errorf(a.Expr.Range().Ptr(), "Invalid path", "path %s must name a file, without \".\", \"..\" or doubled slashes.", redactedValue)
+		case err != nil:
+			d.errorf(a.Expr.Range().Ptr(), "Invalid path", "%s.", err)
+		}
+	}
+	f.Content, contentSens = d.text(c.Attributes, "content")
+	if a, ok := c.Attributes["sensitive"]; ok {
+		v, _, ok := d.value(a, cty.Bool, false)
+		if ok && !v.IsNull() {
+			f.Sensitive = v.True()
+		}
+		if ok && !v.IsNull() && !f.Sensitive && (contentSens || f.SensitivePath) {
+			d.errorf(a.Expr.Range().Ptr(), "Sensitive file declared not sensitive", "The file's content or path derives from a sensitive variable; sensitive = false cannot show it in plans. Remove sensitive = false.")
+		}
+	}
+	f.Sensitive = f.Sensitive || contentSens || f.SensitivePath
 	f.Owner = d.str(c.Attributes, "owner", "root")
 	f.Group = d.str(c.Attributes, "group", "root")
 	if s, ok := d.checked(c.Attributes, "mode", ""); ok {

@@ -28,6 +28,8 @@ type Deployment struct {
 	Range   hcl.Range
 	// Ranges of the host name attributes, for "no matching host block".
 	OpenBISHostRange, JupyterHubHostRange hcl.Range
+
+	unknown []string // attributes not known at validate time
 }
 
 // Host is what one machine should look like.
@@ -86,7 +88,7 @@ type Build struct {
 	ExtraLines     []string
 }
 
-// Auth is a registry login; the password is always sensitive.
+// Auth is a registry login; both values are always sensitive.
 type Auth struct {
 	Username string
 	Password string
@@ -113,14 +115,19 @@ type ELNProfile struct {
 
 // ManagedFile is any other file rendered onto the host.
 type ManagedFile struct {
-	Name      string
-	Path      string
-	Content   string
+	Name    string
+	Path    string
+	Content string
+	// Sensitive keeps the content out of plans: the spec says so, or the
+	// content or the path derives from a sensitive variable.
 	Sensitive bool
-	Mode      fs.FileMode
-	Owner     string
-	Group     string
-	Range     hcl.Range
+	// SensitivePath: the path derives from a sensitive variable, so it is
+	// shown as "(sensitive)" too (the address stays file.NAME).
+	SensitivePath bool
+	Mode          fs.FileMode
+	Owner         string
+	Group         string
+	Range         hcl.Range
 }
 
 // Host returns the host block named name, or nil.
