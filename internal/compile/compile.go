@@ -391,7 +391,7 @@ func (c *Compiled) jupyterhub(ctx context.Context, s *spec.Spec, j *spec.Jupyter
 	unit, err := systemd.NewUnit(systemd.UnitConfig{
 		Address: unitAddr, Bus: t.Bus, Name: j.Unit, Content: unitFile,
 		StartScript: j.StartScript, StartScriptAddress: startScript.Address(), ContainerName: hub.Name,
-		HealthURL: j.HealthURL, HealthTimeout: j.HealthTimeout,
+		HealthURL: healthURL(j, hub), HealthTimeout: j.HealthTimeout,
 	})
 	if err != nil {
 		return err
@@ -438,6 +438,15 @@ func Container(s *spec.Spec, j *spec.JupyterHub) *deploy.Container {
 		c.Mounts = append(c.Mounts, deploy.Mount{Source: j.Certificates, Target: deploy.CertDir})
 	}
 	return c
+}
+
+// healthURL is the spec's, or the hub's /hub/api on the port the container
+// publishes it on (it answers unauthenticated on every JupyterHub version).
+func healthURL(j *spec.JupyterHub, hub *deploy.Container) string {
+	if j.HealthURL != "" {
+		return j.HealthURL
+	}
+	return fmt.Sprintf("https://127.0.0.1:%d/hub/api", hub.Published(deploy.HubPort))
 }
 
 // HomeVolume names the volume that keeps users' work when the spec names

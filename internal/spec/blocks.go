@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"fmt"
 	"net/netip"
 	"net/url"
 	"path"
@@ -96,6 +95,16 @@ func (d *decoder) absPath(attrs hcl.Attributes, name, def string) string {
 	return p
 }
 
+// mountPath decodes a host directory the container mounts: docker's -v
+// splits at ':', so a path holding one cannot be mounted as written.
+func (d *decoder) mountPath(attrs hcl.Attributes, name string) string {
+	p := d.absPath(attrs, name, "")
+	if strings.Contains(p, ":") && path.IsAbs(p) {
+		d.errorf(attrs[name].Expr.Range().Ptr(), "Invalid mount path", "%s %q contains ':', which docker run -v reads as a separator; use a path without it.", name, p)
+	}
+	return p
+}
+
 func (d *decoder) host(b *hcl.Block, dep Deployment) *Host {
 	h := &Host{Name: b.Labels[0], Range: b.LabelRanges[0]}
 	c := d.content(b.Body, &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
@@ -134,7 +143,39 @@ func (d *decoder) host(b *hcl.Block, dep Deployment) *Host {
 	if h.Firewall != nil && h.JupyterHub == nil {
 		d.errorf(h.Firewall.Range.Ptr(), "Firewall without JupyterHub", "The firewall block opens the communication port of the JupyterHub container; add a jupyterhub block to host %q or remove it.", h.Name)
 	}
+	d.checkPaths(h)
 	return h
+}
+
+// checkPaths refuses two resources of a host managing one file: each apply
+// would write one over the other, and plans would never converge.
+func (d *decoder) checkPaths(h *Host) {
+	type owner struct {
+		what string
+		rng  hcl.Range
+	}
+	seen := map[string]owner{}
+	claim := func(p, what string, rng hcl.Range) {
+		if p == "" {
+			return
+		}
+		p = path.Clean(p)
+		if prev, ok := seen[p]; ok {
+			d.errorf(rng.Ptr(), "Path managed twice", "%s is %s, which %s at %s manages already; give each its own path.", what, p, prev.what, prev.rng)
+			return
+		}
+		seen[p] = owner{what, rng}
+	}
+	if j := h.JupyterHub; j != nil {
+		claim(j.StartScript, "the start script", j.Range)
+		claim("/etc/systemd/system/"+j.Unit, "the unit "+j.Unit, j.Range)
+	}
+	if e := h.ELNProfile; e != nil {
+		claim(e.Path, "the ELN profile", e.Range)
+	}
+	for _, f := range h.Files {
+		claim(f.Path, "file "+strconv.Quote(f.Name), f.Range)
+	}
 }
 
 func (d *decoder) jupyterhub(b *hcl.Block, dep Deployment) *JupyterHub {
@@ -146,9 +187,9 @@ func (d *decoder) jupyterhub(b *hcl.Block, dep Deployment) *JupyterHub {
 	a := c.Attributes
 	j := &JupyterHub{
 		ContainerName:   d.str(a, "container_name", "jupyterhub-openbis"),
-		Home:            d.absPath(a, "home", ""),
+		Home:            d.mountPath(a, "home"),
 		PersistHome:     d.boolean(a, "persist_home", true),
-		Certificates:    d.absPath(a, "certificates", ""),
+		Certificates:    d.mountPath(a, "certificates"),
 		CertificateKey:  d.str(a, "certificate_key", "default.key"),
 		CertificateCrt:  d.str(a, "certificate_crt", "default.crt"),
 		StartScript:     d.absPath(a, "start_script", "/usr/local/bin/jupyterhub-openbis-start.sh"),
@@ -156,7 +197,7 @@ func (d *decoder) jupyterhub(b *hcl.Block, dep Deployment) *JupyterHub {
 		HubAPIAddress:   d.str(a, "hub_api_address", "127.0.0.1"),
 		ProxyAPIAddress: d.str(a, "proxy_api_address", "127.0.0.1"),
 		HealthTimeout:   2 * time.Minute,
-		HealthURL:       d.str(a, "health_url", fmt.Sprintf("https://127.0.0.1:%d/hub/api", dep.HubPort)),
+		HealthURL:       d.str(a, "health_url", ""), // "": compile derives it from the container's hub port
 		Range:           b.DefRange,
 	}
 	var urlOK bool
@@ -182,7 +223,7 @@ func (d *decoder) jupyterhub(b *hcl.Block, dep Deployment) *JupyterHub {
 	}
 	for _, nv := range [][2]string{{"certificate_key", j.CertificateKey}, {"certificate_crt", j.CertificateCrt}} {
 		n, v := nv[0], nv[1]
-		if attr, ok := a[n]; ok && (v == "" || strings.Contains(v, "/")) {
+		if attr, ok := a[n]; ok && (v == "" || v == "." || v == ".." || strings.Contains(v, "/")) {
 			d.errorf(attr.Expr.Range().Ptr(), "Invalid file name", "%s is a file name inside the certificates directory, without '/'.", n)
 		}
 	}
@@ -336,6 +377,9 @@ func (d *decoder) firewall(b *hcl.Block) *Firewall {
 	}
 	if a, ok := c.Attributes["users_from"]; ok && len(f.UsersFrom) == 0 {
 		d.errorf(a.Expr.Range().Ptr(), "No users", "users_from is empty, so no browser could reach the hub; leave it out for anywhere, or name the users' networks.")
+	}
+	if a, ok := c.Attributes["allow_from"]; ok && len(f.AllowFrom) == 0 {
+		d.errorf(a.Expr.Range().Ptr(), "No sources", "allow_from is empty, so no browser could create a notebook; leave it out to admit the users (users_from), or name the sources.")
 	}
 	return f
 }
