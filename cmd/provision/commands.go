@@ -101,9 +101,9 @@ func (o *options) load(u *ui, arg string) (*spec.File, *engine.Saved, spec.Input
 		return nil, nil, in, u.fail(fmt.Errorf("read %s: %w", arg, err))
 	}
 	var saved *engine.Saved
+	var snap spec.Snapshot
 	filename := arg
 	if engine.IsSaved(b) {
-		var snap spec.Snapshot
 		if saved, err = engine.ReadSaved(b); err == nil {
 			err = json.Unmarshal(saved.Source, &snap)
 		}
@@ -119,6 +119,11 @@ func (o *options) load(u *ui, arg string) (*spec.File, *engine.Saved, spec.Input
 	u.diagnostics(src, diags)
 	if diags.HasErrors() {
 		return nil, nil, in, exitCode(exitError)
+	}
+	// A saved plan is applied as reviewed: what file() and env() read then
+	// must read the same now.
+	if changed := snap.Reads.Changed(src.Reads); saved != nil && len(changed) > 0 {
+		return nil, nil, in, u.fail(fmt.Errorf("the plan in %s was made from other inputs, so it is not applied:\n  %s\nRun plan again", arg, strings.Join(changed, "\n  ")))
 	}
 	if o.host == "" {
 		if o.host, err = pickHost(src.Spec); err != nil {

@@ -445,3 +445,37 @@ func TestValidateWithoutRequiredValues(t *testing.T) {
 		t.Errorf("plan without a value: exit %d\n%s", code, out)
 	}
 }
+
+// TestSavedPlanInputsChanged: a saved plan whose file() or env() would now
+// read something else than what was reviewed is refused.
+func TestSavedPlanInputsChanged(t *testing.T) {
+	for _, tt := range []struct {
+		name, content string
+		change        func(e *env)
+		want          string
+	}{
+		{"file()", `file("DIR/motd.src")`, func(e *env) { os.WriteFile(filepath.Join(e.dir, "motd.src"), []byte("changed\n"), 0o644) }, "file " + "DIR/motd.src changed since the plan"},
+		{"env()", `env("PROVISION_TEST_MOTD")`, func(*env) { os.Setenv("PROVISION_TEST_MOTD", "changed") }, "env PROVISION_TEST_MOTD changed since the plan"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("PROVISION_TEST_MOTD", "reviewed")
+			e := newEnv(t, `file "motd" {
+    path    = "DIR/etc/motd"
+    content = `+tt.content+`
+  }`)
+			os.WriteFile(filepath.Join(e.dir, "motd.src"), []byte("reviewed\n"), 0o644)
+			planFile := filepath.Join(e.dir, "plan.out")
+			if code, out := e.run("plan", "-out", planFile, e.spec); code != exitDrift {
+				t.Fatalf("plan -out: %d %s", code, out)
+			}
+			tt.change(e)
+			want := strings.ReplaceAll(tt.want, "DIR", e.dir)
+			if code, out := e.run("apply", planFile); code != exitError || !strings.Contains(out, want) {
+				t.Fatalf("apply after the input changed: %d\n%s", code, out)
+			}
+			if _, err := os.Stat(filepath.Join(e.dir, "etc/motd")); err == nil {
+				t.Error("the plan was applied")
+			}
+		})
+	}
+}

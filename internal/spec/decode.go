@@ -51,6 +51,8 @@ type File struct {
 	Bytes    []byte
 	Parser   *hclparse.Parser
 	Spec     *Spec
+	// Reads are what file(), templatefile() and env() read while decoding.
+	Reads Reads
 }
 
 // Snapshot is what a saved plan keeps of the spec: the file and the
@@ -59,12 +61,15 @@ type Snapshot struct {
 	Filename string `json:"filename"`
 	Spec     []byte `json:"spec"`
 	Inputs   Inputs `json:"inputs"`
+	// Reads are the digests of what the spec read from outside it; apply
+	// refuses the plan when they differ now.
+	Reads Reads `json:"reads,omitempty"`
 }
 
 // Snapshot captures f decoded with in: the provision variables of the
 // environment (nothing else of it) and the contents of the var files.
 func (f *File) Snapshot(in Inputs) (Snapshot, error) {
-	s := Snapshot{Filename: f.Filename, Spec: f.Bytes, Inputs: in}
+	s := Snapshot{Filename: f.Filename, Spec: f.Bytes, Inputs: in, Reads: f.Reads}
 	s.Inputs.Environ = nil
 	for _, kv := range in.Environ {
 		if strings.HasPrefix(kv, EnvPrefix) {
@@ -109,7 +114,8 @@ func Decode(filename string, src []byte, in Inputs) (*File, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return s, diags
 	}
-	d := &decoder{dir: filepath.Dir(filename), parser: s.Parser, unknown: map[*hcl.Attribute]bool{}}
+	s.Reads = Reads{}
+	d := &decoder{dir: filepath.Dir(filename), parser: s.Parser, unknown: map[*hcl.Attribute]bool{}, reads: s.Reads}
 	spec := d.decode(f.Body, in)
 	diags = append(diags, d.diags...)
 	if scrubDiagnostics {
@@ -135,6 +141,7 @@ type decoder struct {
 	parser *hclparse.Parser
 	ctx    *hcl.EvalContext
 	diags  hcl.Diagnostics
+	reads  Reads
 
 	declared   map[string]bool // variables, for references to undeclared ones
 	localNames map[string]bool // local values, likewise
@@ -168,7 +175,7 @@ func (d *decoder) decode(body hcl.Body, in Inputs) *Spec {
 			hosts = append(hosts, b)
 		}
 	}
-	d.ctx = &hcl.EvalContext{Functions: functions(d.dir)}
+	d.ctx = &hcl.EvalContext{Functions: functions(d.dir, d.reads)}
 	d.ctx.Variables = map[string]cty.Value{"var": d.variables(vars, in)}
 	d.ctx.Variables["local"] = d.locals(locals)
 

@@ -13,6 +13,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -29,7 +30,7 @@ import (
 // under Terraform's names, Terraform's try, can, templatefile and type
 // conversions, a few of its string, encoding and hash functions, plus
 // file (relative to the spec) and env.
-func functions(dir string) map[string]function.Function {
+func functions(dir string, reads Reads) map[string]function.Function {
 	fns := map[string]function.Function{
 		"abs": stdlib.AbsoluteFunc, "ceil": stdlib.CeilFunc, "chomp": stdlib.ChompFunc,
 		"chunklist": stdlib.ChunklistFunc, "coalesce": coalesceFunc, "coalescelist": stdlib.CoalesceListFunc,
@@ -78,7 +79,7 @@ func functions(dir string) map[string]function.Function {
 		"sha256": hashFunc(func(b []byte) []byte { s := sha256.Sum256(b); return s[:] }),
 		"sha512": hashFunc(func(b []byte) []byte { s := sha512.Sum512(b); return s[:] }),
 
-		"file": fileFunc(dir), "env": envFunc,
+		"file": fileFunc(dir, reads), "env": envFunc(reads),
 	}
 	// A template's own functions are the spec's, but a template may not
 	// call templatefile again (as in Terraform).
@@ -90,17 +91,18 @@ func functions(dir string) map[string]function.Function {
 			return cty.NilVal, errors.New("templatefile cannot be called from a template")
 		},
 	})
-	fns["templatefile"] = templateFileFunc(dir, inner)
+	fns["templatefile"] = templateFileFunc(dir, inner, reads)
 	return fns
 }
 
 // readSpecFile reads a UTF-8 file; a relative path is relative to the
 // spec. A sensitive path is not repeated in the error.
-func readSpecFile(dir, p string, sens bool) (string, error) {
+func readSpecFile(dir, p string, sens bool, reads Reads) (string, error) {
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(dir, p)
 	}
 	b, err := os.ReadFile(p)
+	reads.add("file "+shownPath(p, sens), b, err)
 	if err != nil {
 		if sens {
 			var pe *fs.PathError
@@ -133,13 +135,13 @@ func shownPath(p string, sens bool) string {
 }
 
 // fileFunc reads a UTF-8 file; a relative path is relative to the spec.
-func fileFunc(dir string) function.Function {
+func fileFunc(dir string, reads Reads) function.Function {
 	return function.New(&function.Spec{
 		Params: []function.Parameter{{Name: "path", Type: cty.String, AllowMarked: true}},
 		Type:   function.StaticReturnType(cty.String),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 			p, marks := args[0].Unmark()
-			s, err := readSpecFile(dir, p.AsString(), len(marks) > 0)
+			s, err := readSpecFile(dir, p.AsString(), len(marks) > 0, reads)
 			if err != nil {
 				return cty.NilVal, function.NewArgError(0, err)
 			}
@@ -152,7 +154,7 @@ func fileFunc(dir string) function.Function {
 // an HCL template, relative to the spec, evaluated with vars as its only
 // variables and fns as its functions. Sensitive vars make the result
 // sensitive.
-func templateFileFunc(dir string, fns map[string]function.Function) function.Function {
+func templateFileFunc(dir string, fns map[string]function.Function, reads Reads) function.Function {
 	return function.New(&function.Spec{
 		Params: []function.Parameter{
 			{Name: "path", Type: cty.String, AllowMarked: true},
@@ -162,7 +164,7 @@ func templateFileFunc(dir string, fns map[string]function.Function) function.Fun
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 			pathV, pathMarks := args[0].Unmark()
 			sensPath := len(pathMarks) > 0
-			src, err := readSpecFile(dir, pathV.AsString(), sensPath)
+			src, err := readSpecFile(dir, pathV.AsString(), sensPath, reads)
 			if err != nil {
 				return cty.NilVal, function.NewArgError(0, err)
 			}
@@ -262,13 +264,51 @@ func hashFunc(sum func([]byte) []byte) function.Function {
 }
 
 // envFunc returns an environment variable, or "" when it is unset.
-var envFunc = function.New(&function.Spec{
-	Params: []function.Parameter{{Name: "name", Type: cty.String}},
-	Type:   function.StaticReturnType(cty.String),
-	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-		return cty.StringVal(os.Getenv(args[0].AsString())), nil
-	},
-})
+func envFunc(reads Reads) function.Function {
+	return function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "name", Type: cty.String}},
+		Type:   function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			v := os.Getenv(args[0].AsString())
+			reads.add("env "+args[0].AsString(), []byte(v), nil)
+			return cty.StringVal(v), nil
+		},
+	})
+}
+
+// Reads are what evaluating a spec read from outside it, by digest:
+// "file PATH" and "env NAME" → SHA-256 of what was read. A saved plan
+// keeps them, so apply refuses a plan whose file() or env() would now
+// give something else than what was reviewed.
+type Reads map[string]string
+
+func (r Reads) add(key string, b []byte, err error) {
+	if r == nil {
+		return
+	}
+	sum := sha256.Sum256(b)
+	v := hex.EncodeToString(sum[:])
+	if err != nil {
+		v = "error: " + unwrapPathErr(err).Error()
+	}
+	r[key] = v
+}
+
+// Changed lists what now reads otherwise than in r (the reviewed reads).
+func (r Reads) Changed(now Reads) []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(r)) {
+		if now[k] != r[k] {
+			out = append(out, k+" changed since the plan")
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(now)) {
+		if _, ok := r[k]; !ok {
+			out = append(out, k+" is read now but was not when the plan was made")
+		}
+	}
+	return out
+}
 
 // lengthFunc is Terraform's length: the number of characters of a string,
 // the number of elements of a collection.
