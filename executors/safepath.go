@@ -136,6 +136,18 @@ func walkDir(path string, mkdir bool, perm fs.FileMode) (int, error) {
 			unix.Close(fd)
 			return -1, err
 		}
+		// procfs links (/proc/PID/root, a server's root seen from here)
+		// are the kernel's: their text does not say where they lead, and
+		// no user can plant one. Let the kernel follow that one link.
+		if onProc(fd) {
+			next, err := unix.Openat(fd, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			unix.Close(fd)
+			if err != nil {
+				return -1, fmt.Errorf("%s: %w", comp, err)
+			}
+			fd, at = next, comp
+			continue
+		}
 		// The target's components are walked like the rest, from the
 		// link's directory or, for an absolute target, from "/".
 		if strings.HasPrefix(target, "/") {
@@ -147,6 +159,12 @@ func walkDir(path string, mkdir bool, perm fs.FileMode) (int, error) {
 		}
 		rest = target + "/" + rest
 	}
+}
+
+// onProc reports whether the directory open as fd is on procfs.
+func onProc(fd int) bool {
+	var fs unix.Statfs_t
+	return unix.Fstatfs(fd, &fs) == nil && fs.Type == unix.PROC_SUPER_MAGIC
 }
 
 // followLink returns the target of the symlink open as link (an O_PATH

@@ -2,7 +2,10 @@ package executors
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -264,4 +267,37 @@ func dirNames(t *testing.T, dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+// TestProcRootLink: /proc/PID/root leads into that process's root, which
+// its text ("/") does not say: the walk lets the kernel follow it, so a
+// server's files seen from here are written there, not in this machine's
+// own tree. The other root is a mount namespace with a tmpfs over dir.
+func TestProcRootLink(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a mount namespace")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", "mount -t tmpfs tmpfs "+dir+" && echo ready && exec sleep 60")
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	if b := make([]byte, 6); func() bool { n, _ := io.ReadFull(out, b); return n != 6 }() {
+		t.Fatal("the mount namespace did not start")
+	}
+	via := fmt.Sprintf("/proc/%d/root%s/f", cmd.Process.Pid, dir)
+	if err := WriteFile(via, []byte("x"), 0o644, -1, -1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "f")); err == nil {
+		t.Fatal("written into this machine's tree, not the other root")
+	}
+	if b, err := os.ReadFile(via); err != nil || string(b) != "x" {
+		t.Errorf("not in the other root: %q %v", b, err)
+	}
+	if st, err := ReadFile(via); err != nil || string(st.Content) != "x" {
+		t.Errorf("read through /proc/PID/root: %+v %v", st, err)
+	}
 }
