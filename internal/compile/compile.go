@@ -121,9 +121,9 @@ func Host(ctx context.Context, s *spec.Spec, host string, t Target) (*Compiled, 
 			return nil, c.fail(err)
 		}
 		c.add(r)
-		// Both URLs are derived from the deployment, so they agree with
-		// the JupyterHub host by construction; what can still be wrong is
-		// the name itself.
+		// Both URLs come from the JupyterHub host's own container
+		// description, so they agree with it by construction; what can
+		// still be wrong is the name itself.
 		if w := resolves(ctx, dep.JupyterHubHost, t.Resolver); w != "" {
 			c.Warnings = append(c.Warnings, w)
 		}
