@@ -6,13 +6,13 @@
 # loaded, a 1 GiB image tar loaded by provision vs `docker load`, plan with
 # that tar loaded, and provision's peak RSS. No timed assertions: figures.
 #
-# Usage: sudo testenv/bench.sh [-runs N] [-converges N] [-big BYTES]
+# Usage (as root): testenv/bench.sh [-runs N] [-converges N] [-big BYTES]
 # Takes about 3 minutes with the cached root file system; needs ~3 GiB in
 # /var/tmp for the big image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
-  echo "bench boots systemd-nspawn servers: run as root (sudo testenv/bench.sh)." >&2
+  echo "bench boots systemd-nspawn servers: run it as root." >&2
   exit 1
 fi
 export PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/sbin:/usr/bin:/bin
