@@ -506,13 +506,13 @@ func newVersionCmd() *cobra.Command {
 // build time, else the module's, and the VCS commit the binary was built
 // from.
 func versionString() string {
-	v, commit := version, ""
+	v, commit := version, commit
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			v = bi.Main.Version
 		}
 		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 && commit == "" {
 				commit = s.Value[:12]
 			}
 		}

@@ -26,8 +26,10 @@ const (
 	exitUnformat = 3
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+// version and commit are set at build time with -ldflags "-X
+// main.version=… -X main.commit=…"; without them the module's version and
+// the VCS stamp Go records (unless -buildvcs=false) are used.
+var version, commit = "dev", ""
 
 // exitError carries an exit code through cobra.
 type exitCode int

@@ -152,7 +152,8 @@ func TestPackage(t *testing.T) {
 		}
 	}
 	ef.Close()
-	if got, want := run(t, bin, "version"), "provision "+version+"\n"; got != want {
+	commit := strings.TrimSpace(run(t, "git", "rev-parse", "--short=12", "HEAD"))
+	if got, want := run(t, bin, "version"), "provision "+version+" (commit "+commit+")\n"; got != want {
 		t.Errorf("provision version: %q, want %q", got, want)
 	}
 	comp := run(t, bin, "completion", "bash")
@@ -258,7 +259,7 @@ func TestPackageVersionFlag(t *testing.T) {
 	}
 	dir := t.TempDir()
 	run(t, "dpkg-deb", "-x", deb, dir)
-	if got := run(t, filepath.Join(dir, "usr/bin/provision"), "--version"); got != "provision 1.2.3~rc1\n" {
+	if got := run(t, filepath.Join(dir, "usr/bin/provision"), "--version"); !strings.HasPrefix(got, "provision 1.2.3~rc1 (commit ") {
 		t.Errorf("provision --version: %q", got)
 	}
 	cmd := exec.Command("bash", "../../.ci/package", "--version", "v1.2.3", t.TempDir())
