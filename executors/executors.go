@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"os"
 	"strings"
 
 	"github.com/pmezard/go-difflib/difflib"
@@ -57,4 +58,19 @@ func diffLines(s []byte) []string {
 		lines[len(lines)-1] = last + "\n\\ No newline at end of file\n"
 	}
 	return lines
+}
+
+// SameFile reports whether paths a and b name one existing file, however
+// they are spelt (/sbin/x and /usr/sbin/x on a merged /usr): records that
+// differ only in spelling name one object.
+func SameFile(a, b string) bool {
+	if a == b {
+		return true
+	}
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
 }

@@ -258,5 +258,5 @@ func (r *Removal) read(ctx context.Context) (executors.FileState, *result, error
 // path, whose managed block would otherwise stay.
 func (p *Profile) Supersedes(old engine.Record) bool {
 	var r recordData
-	return json.Unmarshal(old.Data, &r) == nil && r.Path != p.path
+	return json.Unmarshal(old.Data, &r) == nil && !executors.SameFile(r.Path, p.path)
 }

@@ -414,5 +414,5 @@ func isBinary(b []byte) bool { return bytes.IndexByte(b, 0) >= 0 || !utf8.Valid(
 // Supersedes implements engine.Superseder: the file moved to another path.
 func (f *File) Supersedes(old engine.Record) bool {
 	var r record
-	return json.Unmarshal(old.Data, &r) == nil && r.Path != f.cfg.Path
+	return json.Unmarshal(old.Data, &r) == nil && !executors.SameFile(r.Path, f.cfg.Path)
 }

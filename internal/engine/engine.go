@@ -160,6 +160,11 @@ func Make(ctx context.Context, host string, nodes []Node, st *State, deleters ma
 		p.Changes = append(p.Changes, ch)
 	}
 	for _, rec := range st.Orphans(p.resources) {
+		if managed(rec, nodes) {
+			// The same object under another address (a renamed block):
+			// deleting it would delete what the spec manages.
+			continue
+		}
 		del, ok := deleters[rec.Kind]
 		if !ok {
 			errs.other(fmt.Errorf("%s: the state file records kind %q, which this provision cannot delete; remove the entry from the state file after cleaning up by hand", rec.Address, rec.Kind))
@@ -182,6 +187,21 @@ func Make(ctx context.Context, host string, nodes []Node, st *State, deleters ma
 		return nil, err
 	}
 	return p, nil
+}
+
+// managed reports whether rec names an object a spec resource of the same
+// kind manages: one that does not supersede it (see Superseder).
+func managed(rec Record, nodes []Node) bool {
+	for _, n := range nodes {
+		sup, ok := n.Resource.(Superseder)
+		if !ok {
+			continue
+		}
+		if own := n.Resource.Record(); own != nil && own.Kind == rec.Kind && !sup.Supersedes(rec) {
+			return true
+		}
+	}
+	return false
 }
 
 // superseded plans the deletion of what r's state record names when r
@@ -217,18 +237,22 @@ func (p *Plan) superseded(ctx context.Context, r Resource, st *State, deleters m
 // every resource, so an interrupted apply leaves a state the next plan
 // continues from. It stops at the first error.
 func (p *Plan) Apply(ctx context.Context, st *State, out Output) error {
+	replan := map[string]bool{} // addresses whose previous object was just deleted
 	for _, ch := range p.Changes {
-		if !ch.Pending() {
+		if !ch.Pending() && !replan[ch.Address] {
 			continue
 		}
 		r := p.resources[ch.Address]
-		if ch.Deferred {
+		if ch.Deferred || replan[ch.Address] {
 			fresh, err := r.Plan(ctx)
 			if err != nil {
 				return wrap(ch.Address, err)
 			}
 			fresh.Address, fresh.TriggeredBy = ch.Address, ch.TriggeredBy
 			ch = fresh
+			if !ch.Pending() {
+				continue
+			}
 		}
 		if ch.Action != NoOp {
 			out.Progress(ch.Address, ch.Action.Verb()+"…")
@@ -243,11 +267,12 @@ func (p *Plan) Apply(ctx context.Context, st *State, out Output) error {
 			}
 		}
 		if cur, ok := strings.CutSuffix(ch.Address, Previous); ok {
-			// The record now names what the spec has at that address.
-			if rec := p.resources[cur].Record(); rec != nil {
-				rec.Address = cur
-				st.Remember(*rec)
-			}
+			// The old object is gone. Read the current one again before
+			// its turn: if the two were one object after all, it is
+			// missing now and gets created, and it records itself only
+			// when provision creates or changes it.
+			st.Forget(cur)
+			replan[cur] = true
 		} else if ch.Action == Delete {
 			st.Forget(ch.Address)
 		} else if rec := r.Record(); rec != nil {

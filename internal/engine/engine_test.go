@@ -554,3 +554,75 @@ func TestSupersededDeletedFirst(t *testing.T) {
 		t.Errorf("still pending: %+v", p.Changes)
 	}
 }
+
+// one is a fake object on the host that several resources may name.
+type one struct{ exists bool }
+
+// alias manages obj under some spelling; it supersedes records of other
+// spellings (as a path compared as text would) unless same says otherwise.
+type alias struct {
+	addr, spelling string
+	obj            *one
+	absent, same   bool
+}
+
+func (a *alias) Address() string { return a.addr }
+func (a *alias) Plan(context.Context) (*Change, error) {
+	ch := &Change{Address: a.addr}
+	switch {
+	case a.absent && a.obj.exists:
+		ch.Action = Delete
+	case !a.absent && !a.obj.exists:
+		ch.Action = Create
+	}
+	return ch, nil
+}
+func (a *alias) Apply(context.Context, *Change, Output) error { a.obj.exists = !a.absent; return nil }
+func (a *alias) Record() *Record {
+	if a.absent {
+		return nil
+	}
+	b, _ := json.Marshal(a.spelling)
+	return &Record{Kind: "alias", Data: b}
+}
+func (a *alias) Supersedes(old Record) bool {
+	var was string
+	json.Unmarshal(old.Data, &was)
+	return was != a.spelling && !a.same
+}
+
+// TestSameObjectNeverDeleted: a record that names the object a spec
+// resource manages, under another spelling or another address, never
+// leads to that object being deleted for good.
+func TestSameObjectNeverDeleted(t *testing.T) {
+	obj := &one{exists: true}
+	deleters := map[string]Deleter{"alias": func(r Record) (Resource, error) {
+		return &alias{addr: r.Address, obj: obj, absent: true}, nil
+	}}
+	for _, tt := range []struct {
+		name   string
+		record Record
+		spec   *alias
+	}{
+		// Previous: the text differs, the object is the same.
+		{"respelt", Record{Address: "file.x", Kind: "alias", Data: []byte(`"/sbin/x"`)}, &alias{addr: "file.x", spelling: "/usr/sbin/x", obj: obj}},
+		// Orphan: the block was renamed, the path is the same.
+		{"renamed", Record{Address: "file.a", Kind: "alias", Data: []byte(`"/etc/x"`)}, &alias{addr: "file.b", spelling: "/etc/x", obj: obj, same: true}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			obj.exists = true
+			st := newState(t)
+			st.Remember(tt.record)
+			p, err := Make(context.Background(), "h", []Node{{Resource: tt.spec}}, st, deleters)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Apply(context.Background(), st, Discard); err != nil {
+				t.Fatal(err)
+			}
+			if !obj.exists {
+				t.Errorf("the object the spec manages was deleted; changes %+v", p.Changes)
+			}
+		})
+	}
+}
