@@ -136,10 +136,11 @@ func walkDir(path string, mkdir bool, perm fs.FileMode) (int, error) {
 			unix.Close(fd)
 			return -1, err
 		}
-		// procfs links (/proc/PID/root, a server's root seen from here)
-		// are the kernel's: their text does not say where they lead, and
-		// no user can plant one. Let the kernel follow that one link.
-		if onProc(fd) {
+		// A root process's /proc/PID/root (a server's root seen from here)
+		// is the kernel's link: its text ("/") does not say where it
+		// leads, and no user can make one. Let the kernel follow that
+		// one; other procfs links (fd/N, cwd) are refused or read as text.
+		if name == "root" && onProc(fd) && ownedByRoot(fd) {
 			next, err := unix.Openat(fd, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 			unix.Close(fd)
 			if err != nil {
@@ -159,6 +160,31 @@ func walkDir(path string, mkdir bool, perm fs.FileMode) (int, error) {
 		}
 		rest = target + "/" + rest
 	}
+}
+
+// ownedByRoot reports whether the /proc/PID directory open as fd is a
+// process of root's: owned by root, and its real, effective, saved and
+// filesystem uids all 0 (a process of another user's that made itself
+// undumpable is root-owned too, but not root's).
+func ownedByRoot(fd int) bool {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Uid != 0 {
+		return false
+	}
+	sfd, err := unix.Openat(fd, "status", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(sfd)
+	buf := make([]byte, 4096)
+	n, _ := unix.Read(sfd, buf)
+	for _, line := range strings.Split(string(buf[:max(n, 0)]), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Uid:"); ok {
+			f := strings.Fields(rest)
+			return len(f) == 4 && f[0] == "0" && f[1] == "0" && f[2] == "0" && f[3] == "0"
+		}
+	}
+	return false
 }
 
 // onProc reports whether the directory open as fd is on procfs.

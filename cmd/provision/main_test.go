@@ -479,3 +479,25 @@ func TestSavedPlanInputsChanged(t *testing.T) {
 		})
 	}
 }
+
+// TestSavedPlanRelativeSpec: a plan made from a relative spec path that
+// reads a file relative to it applies from another directory.
+func TestSavedPlanRelativeSpec(t *testing.T) {
+	e := newEnv(t, `file "motd" {
+    path    = "DIR/etc/motd"
+    content = file("motd.src")
+  }`)
+	os.WriteFile(filepath.Join(e.dir, "motd.src"), []byte("reviewed\n"), 0o644)
+	t.Chdir(e.dir)
+	planFile := filepath.Join(e.dir, "plan.out")
+	var out bytes.Buffer
+	args := []string{"plan", "--state", e.state, "--host", "files.example.org", "-out", planFile, "host.hcl"}
+	if code := run(context.Background(), args, nil, &out, &out); code != exitDrift {
+		t.Fatalf("plan: %d\n%s", code, out.String())
+	}
+	t.Chdir(t.TempDir())
+	out.Reset()
+	if code := run(context.Background(), []string{"apply", "--state", e.state, "--lock-file", e.lock, planFile}, nil, &out, &out); code != exitOK {
+		t.Fatalf("apply from another directory: %d\n%s", code, out.String())
+	}
+}

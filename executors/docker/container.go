@@ -138,6 +138,17 @@ func (c *Container) Plan(ctx context.Context) (*engine.Change, error) {
 	}
 	if c.absent {
 		if exists && ins.Config != nil && ins.Config.Labels[LabelDeployment] == c.cfg.Container.Deployment {
+			// Never delete users' work: a container whose /home is its own
+			// layer keeps the only copy.
+			if _, mounted := currentHome(ins.Mounts); !mounted {
+				changes, err := cli.ContainerDiff(ctx, ins.ID)
+				if err != nil {
+					return nil, fmt.Errorf("%s: read filesystem changes of %s: %w", c.Address(), c.cfg.Container.Name, c.d.wrap(err))
+				}
+				if n := layerHome(changes); n > 0 {
+					return nil, fmt.Errorf("%s: container %s is to be removed, but %d paths under /home (users' work) live only in it: copy them out first (docker cp %s:/home DIR), or keep the container in the spec", c.Address(), c.cfg.Container.Name, n, c.cfg.Container.Name)
+				}
+			}
 			ch.Action = engine.Delete
 			ch.Reasons = []string{"no longer in the spec"}
 			if c.keptHome != "" {
@@ -238,8 +249,16 @@ func (c *Container) Plan(ctx context.Context) (*engine.Change, error) {
 			p.Home = &homeCopy{Image: c.cfg.Container.Image.Written}
 			ch.Reasons = append(ch.Reasons, "home directory "+home.Source+" does not exist: apply creates it, seeded from the image's /home")
 		case n == 0:
+		case !homeIsNew && copiedFrom(ctx, cli, home) == ins.ID:
+			// An earlier apply copied this container's work there and
+			// stopped before the restart: finish it.
+			ch.Reasons = append(ch.Reasons, fmt.Sprintf("users' work under /home was copied into %s by an earlier apply; the restart brings it", home))
 		case !homeIsNew:
-			return nil, fmt.Errorf("%s: users' work under /home is %s, and the spec keeps /home in %s, which already holds data: provision copies users' work only into a new home, never over one. Copy what you need into %s by hand, or point the spec at %s again", c.Address(), where, home, home, cur)
+			back := "or remove persist_home = false"
+			if mountsHome {
+				back = "or point the spec at " + cur.String() + " again"
+			}
+			return nil, fmt.Errorf("%s: users' work under /home is %s, and the spec keeps /home in %s, which already holds data: provision copies users' work only into a new home, never over one. Copy what you need into %s by hand and remove container %s (its work is then gone from it), %s", c.Address(), where, home, home, c.cfg.Container.Name, back)
 		default:
 			p.Home = &homeCopy{From: ins.ID, Image: ins.Image, Paths: n}
 			what := fmt.Sprintf("%d paths", n)

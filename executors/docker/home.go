@@ -65,7 +65,7 @@ func copyHome(ctx context.Context, cli *client.Client, from, image string, m dep
 		if _, err := cli.VolumeInspect(ctx, m.Source); err == nil {
 			return 0, fmt.Errorf("volume %s exists already: provision fills only a new home", m.Source)
 		}
-		if _, err := cli.VolumeCreate(ctx, volume.CreateOptions{Name: m.Source}); err != nil {
+		if _, err := cli.VolumeCreate(ctx, volume.CreateOptions{Name: m.Source, Labels: map[string]string{LabelCopiedFrom: source(from)}}); err != nil {
 			return 0, fmt.Errorf("create volume %s: %w", m.Source, err)
 		}
 		hm = mount.Mount{Type: mount.TypeVolume, Source: m.Source, Target: helperDir}
@@ -96,11 +96,48 @@ func copyHome(ctx context.Context, cli *client.Client, from, image string, m dep
 		return n, err
 	}
 	if !m.Volume {
+		// The marker first: a crash before the rename leaves no home, and
+		// the next apply copies again.
+		if err := executors.WriteFileNoBackup(marker(m), []byte(source(from)+"\n"), 0o600, 0, 0); err != nil {
+			return n, fmt.Errorf("mark the new home: %w", err)
+		}
 		if err := os.Rename(hm.Source, m.Source); err != nil {
 			return n, fmt.Errorf("move the new home into place: %w", err)
 		}
 	}
 	return n, nil
+}
+
+// LabelCopiedFrom marks a home volume with the container its content was
+// copied from ("image" when seeded), so an apply stopped between the copy
+// and the restart is finished by the next one instead of refused.
+const LabelCopiedFrom = "org.openbis.provision.copied-from"
+
+// marker is where a home directory's copied-from mark lives: beside it,
+// not in it, so users never see it in /home.
+func marker(m deploy.Mount) string { return m.Source + ".provision-copied-from" }
+
+func source(from string) string {
+	if from == "" {
+		return "image"
+	}
+	return from
+}
+
+// copiedFrom returns the container the home m was filled from, or "".
+func copiedFrom(ctx context.Context, cli *client.Client, m deploy.Mount) string {
+	if m.Volume {
+		v, err := cli.VolumeInspect(ctx, m.Source)
+		if err != nil {
+			return ""
+		}
+		return v.Labels[LabelCopiedFrom]
+	}
+	st, err := executors.ReadFile(marker(m))
+	if err != nil || !st.Exists {
+		return ""
+	}
+	return strings.TrimSpace(string(st.Content))
 }
 
 // fill streams /home of from (or of a helper of image) into hm.

@@ -786,6 +786,11 @@ func TestHomeMigration(t *testing.T) {
 	if h, _ := homeFile(t, cli, mount.Mount{Type: mount.TypeVolume, Source: volume, Target: "/home"}, "/home/alice"); h.Mode&0o777 != 0o700 {
 		t.Errorf("alice's home mode %o, want 700", h.Mode&0o777)
 	}
+	// An apply that stopped after the copy, before the restart: the next
+	// plan finishes it rather than refuse the home it filled.
+	if ch := mustPlan(t, r); ch.Action != engine.Replace || !strings.Contains(strings.Join(ch.Reasons, "\n"), "by an earlier apply") {
+		t.Errorf("plan after an interrupted migration: %+v", ch)
+	}
 	// The image's own /home came along: it was in the old container too.
 	if _, body := homeFile(t, cli, mount.Mount{Type: mount.TypeVolume, Source: volume, Target: "/home"}, "/home/vagrant/README"); !strings.Contains(body, "vagrant") {
 		t.Errorf("image's /home not in the volume: %q", body)
@@ -840,6 +845,14 @@ func TestHomeMigration(t *testing.T) {
 	waitFor(t, func() bool { _, err := r3.Plan(ctx); return err != nil })
 	if _, err := r3.Plan(ctx); err == nil || !strings.Contains(err.Error(), "already holds data") {
 		t.Errorf("plan with users' work in the layer and a full home: %v", err)
+	}
+	// Nor is such a container deleted when it leaves the spec.
+	del, err := FromRecord(*r3.Record(), NewDaemon(testHost))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := del.Plan(ctx); err == nil || !strings.Contains(err.Error(), "live only in it") {
+		t.Errorf("deleting a container with users' work in its layer: %v", err)
 	}
 }
 

@@ -89,8 +89,13 @@ func (d *decoder) hostname(attrs hcl.Attributes, name string) string {
 
 func (d *decoder) absPath(attrs hcl.Attributes, name, def string) string {
 	p, ok := d.checked(attrs, name, def)
-	if ok && p != "" && !path.IsAbs(p) {
+	switch {
+	case !ok || p == "":
+	case !path.IsAbs(p):
 		d.errorf(attrs[name].Expr.Range().Ptr(), "Relative path", "%s %q must be an absolute path: provision runs from cron and systemd, where the working directory is not yours.", name, p)
+	case path.Clean(p) != p:
+		// The executors compare and record paths as written.
+		d.errorf(attrs[name].Expr.Range().Ptr(), "Unclean path", "%s %q: write it as %q.", name, p, path.Clean(p))
 	}
 	return p
 }

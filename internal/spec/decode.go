@@ -69,7 +69,12 @@ type Snapshot struct {
 // Snapshot captures f decoded with in: the provision variables of the
 // environment (nothing else of it) and the contents of the var files.
 func (f *File) Snapshot(in Inputs) (Snapshot, error) {
-	s := Snapshot{Filename: f.Filename, Spec: f.Bytes, Inputs: in, Reads: f.Reads}
+	// Absolute: file() paths are relative to the spec, wherever apply runs.
+	name, err := filepath.Abs(f.Filename)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("snapshot %s: %w", f.Filename, err)
+	}
+	s := Snapshot{Filename: name, Spec: f.Bytes, Inputs: in, Reads: f.Reads}
 	s.Inputs.Environ = nil
 	for _, kv := range in.Environ {
 		if strings.HasPrefix(kv, EnvPrefix) {

@@ -96,6 +96,7 @@ host "openbis.example.org" {`, "Duplicate host block", "21:6", Inputs{}},
 		{"path managed twice", `eln_instance_profile { path = "/opt/openbis/InstanceProfile.js" }`, "eln_instance_profile { path = \"/opt/openbis/InstanceProfile.js\" }\n  file \"x\" {\n    path = \"/opt/openbis/InstanceProfile.js\"\n    content = \"\"\n  }", "Path managed twice", "23:3", Inputs{}},
 		{"colon in a mount", `home = "/srv/home"`, `home = "/srv/a:b"`, "Invalid mount path", "17:12", Inputs{}},
 		{"no COMM sources", `firewall {}`, `firewall { allow_from = [] }`, "No sources", "19:27", Inputs{}},
+		{"unclean path", `home = "/srv/home"`, `start_script = "/usr/local//bin/x.sh"`, "Unclean path", "17:20", Inputs{}},
 		// The executors' own checks, found at validate time.
 		{"setuid mode", `eln_instance_profile { path = "/opt/openbis/InstanceProfile.js" }`, "file \"x\" {\n    path = \"/x\"\n    content = \"\"\n    mode = \"4755\"\n  }", "Invalid mode", "25:12", Inputs{}},
 		{"CIDR with host bits", `firewall {}`, `firewall { allow_from = ["10.0.0.5/24"] }`, "Invalid source", "19:27", Inputs{}},

@@ -102,7 +102,11 @@ func readSpecFile(dir, p string, sens bool, reads Reads) (string, error) {
 		p = filepath.Join(dir, p)
 	}
 	b, err := os.ReadFile(p)
-	reads.add("file "+shownPath(p, sens), b, err)
+	key := p
+	if abs, aerr := filepath.Abs(p); aerr == nil {
+		key = abs // the same file whichever directory plan and apply ran in
+	}
+	reads.add("file "+shownPath(key, sens), b, err)
 	if err != nil {
 		if sens {
 			var pe *fs.PathError
