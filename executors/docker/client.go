@@ -9,7 +9,6 @@ package docker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -151,12 +150,6 @@ func (d *Daemon) wrap(err error) error {
 		return fmt.Errorf("docker daemon at %s is not reachable: %w", d.hostName(), err)
 	}
 	return err
-}
-
-var errNotFound = errors.New("not found")
-
-func isNotFound(err error) bool {
-	return err != nil && (errors.Is(err, errNotFound) || client.IsErrNotFound(err))
 }
 
 // FromRecord builds the "absent" resource for a state record of either

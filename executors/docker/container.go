@@ -172,17 +172,23 @@ func (c *Container) Plan(ctx context.Context) (*engine.Change, error) {
 	}
 
 	home, hasHome := c.cfg.Container.Home()
-	homeIsNew := false
-	if hasHome {
-		if homeIsNew, err = c.homeIsNew(ctx, cli, home); err != nil {
-			return nil, fmt.Errorf("%s: %w", c.Address(), err)
-		}
+	if !home.Volume {
+		home.Source = path.Clean(home.Source)
 	}
-	if homeIsNew && !home.Volume && !exists {
-		// A new home directory is seeded from the image, as Docker seeds a
-		// new volume: the guide's home holds a vagrant directory.
+	// A new home directory is seeded from the image, as Docker seeds a new
+	// volume: the guide's home holds a vagrant directory.
+	seed := func() {
 		p.Home = &homeCopy{Image: c.cfg.Container.Image.Written}
 		ch.Reasons = append(ch.Reasons, "home directory "+home.Source+" does not exist: apply creates it, seeded from the image's /home")
+	}
+	if hasHome && !home.Volume && !exists {
+		isNew, err := c.homeIsNew(ctx, cli, home)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Address(), err)
+		}
+		if isNew {
+			seed()
+		}
 	}
 	if !exists {
 		ch.Action = engine.Create
@@ -236,24 +242,26 @@ func (c *Container) Plan(ctx context.Context) (*engine.Change, error) {
 			return nil, fmt.Errorf("%s: read filesystem changes of %s: %w", c.Address(), c.cfg.Container.Name, c.d.wrap(err))
 		}
 	}
-	if !home.Volume {
-		home.Source = path.Clean(home.Source)
-	}
+	// Whether the home exists is asked only when the container does not
+	// mount it yet: a converged plan does not pay for it.
 	if hasHome && cur != home {
 		where, n := "in "+cur.String(), -1
 		if !mountsHome {
 			where, n = "in the container's own layer", layerHome(changes)
 		}
+		isNew, err := c.homeIsNew(ctx, cli, home)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Address(), err)
+		}
 		switch {
-		case n == 0 && homeIsNew && !home.Volume:
-			p.Home = &homeCopy{Image: c.cfg.Container.Image.Written}
-			ch.Reasons = append(ch.Reasons, "home directory "+home.Source+" does not exist: apply creates it, seeded from the image's /home")
+		case n == 0 && isNew && !home.Volume:
+			seed()
 		case n == 0:
-		case !homeIsNew && copiedFrom(ctx, cli, home) == ins.ID:
+		case !isNew && copiedFrom(ctx, cli, home) == ins.ID:
 			// An earlier apply copied this container's work there and
 			// stopped before the restart: finish it.
 			ch.Reasons = append(ch.Reasons, fmt.Sprintf("users' work under /home was copied into %s by an earlier apply; the restart brings it", home))
-		case !homeIsNew:
+		case !isNew:
 			back := "or remove persist_home = false"
 			if mountsHome {
 				back = "or point the spec at " + cur.String() + " again"

@@ -82,10 +82,6 @@ func (b *tarBuilder) file(name string, body []byte) {
 	b.pad(int64(len(body)))
 }
 
-func (b *tarBuilder) symlink(name, target string) {
-	b.header(&tar.Header{Name: name, Linkname: target, Mode: 0o777, Typeflag: tar.TypeSymlink, ModTime: time.Unix(0, 0)})
-}
-
 func (b *tarBuilder) dir(name string) {
 	b.header(&tar.Header{Name: name, Mode: 0o755, Typeflag: tar.TypeDir, ModTime: time.Unix(0, 0)})
 }

@@ -17,13 +17,12 @@ import (
 
 // fake is a resource whose host state is a string in memory.
 type fake struct {
-	addr      string
-	have      *string // nil: absent
-	want      string
-	absent    bool // desired: deleted
-	restarter bool
-	log       *[]string
-	fail      error
+	addr   string
+	have   *string // nil: absent
+	want   string
+	absent bool // desired: deleted
+	log    *[]string
+	fail   error
 }
 
 func (f *fake) Address() string { return f.addr }
