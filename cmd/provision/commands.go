@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -19,6 +20,7 @@ import (
 	"github.com/openbis/provision/executors"
 	"github.com/openbis/provision/internal/compile"
 	"github.com/openbis/provision/internal/engine"
+	"github.com/openbis/provision/internal/remote"
 	"github.com/openbis/provision/internal/render"
 	"github.com/openbis/provision/internal/spec"
 )
@@ -37,11 +39,21 @@ type options struct {
 	out         string
 	dockerHost  string
 	bus         string
+
+	// Several hosts, reached from here (fleet.go).
+	all          bool
+	sshConfig    string
+	sshOptions   []string
+	savedAll     *engine.SavedAll // apply of a plan --all --out
+	savedTargets []remote.Target  // its hosts, in its order
 }
 
 func (o *options) register(cmd *cobra.Command, apply bool) {
 	f := cmd.Flags()
-	f.StringVar(&o.host, "host", "", "converge the host block `NAME` (default: this machine's host name)")
+	f.StringVar(&o.host, "host", "", "converge the host block `NAME` (default: this machine's host name); through SSH when the block has an ssh block")
+	f.BoolVar(&o.all, "all", false, "every host of the spec, each through SSH unless it is this machine")
+	f.StringVar(&o.sshConfig, "ssh-config", "", "give ssh this configuration `FILE` (ssh -F) instead of ~/.ssh/config")
+	f.StringArrayVar(&o.sshOptions, "ssh-option", nil, "give ssh an option `KEY=VALUE` (ssh -o; repeatable; BatchMode and StrictHostKeyChecking stay on)")
 	f.StringArrayVar(&o.vars, "var", nil, "set a variable: `NAME=VALUE` (repeatable; PROVISION_VAR_NAME in the environment does the same)")
 	f.StringArrayVar(&o.varFiles, "var-file", nil, "read variables from an HCL `FILE` (repeatable)")
 	f.BoolVar(&o.json, "json", false, "print one JSON object per line")
@@ -73,13 +85,14 @@ func (o *options) target() compile.Target {
 type ui struct {
 	render.Renderer
 	json bool
+	out  io.Writer // the renderer's standard output, for blank lines
 }
 
 func (o *options) ui(cmd *cobra.Command) *ui {
 	if o.json {
-		return &ui{Renderer: render.NewJSON(cmd.OutOrStdout()), json: true}
+		return &ui{Renderer: render.NewJSON(cmd.OutOrStdout()), json: true, out: cmd.OutOrStdout()}
 	}
-	return &ui{Renderer: render.NewText(cmd.OutOrStdout(), cmd.ErrOrStderr(), useColor(cmd.OutOrStdout(), o.noColor))}
+	return &ui{Renderer: render.NewText(cmd.OutOrStdout(), cmd.ErrOrStderr(), useColor(cmd.OutOrStdout(), o.noColor)), out: cmd.OutOrStdout()}
 }
 
 // diagnostics prints a spec's diagnostics with their snippets.
@@ -103,7 +116,19 @@ func (o *options) load(u *ui, arg string) (*spec.File, *engine.Saved, spec.Input
 	var saved *engine.Saved
 	var snap spec.Snapshot
 	filename := arg
-	if engine.IsSaved(b) {
+	if sa, ok, err := engine.ReadSavedAll(b); ok || err != nil {
+		if err == nil {
+			err = json.Unmarshal(sa.Source, &snap)
+		}
+		if err != nil {
+			return nil, nil, in, u.fail(fmt.Errorf("%s: %w", arg, err))
+		}
+		if len(o.vars)+len(o.varFiles) > 0 || o.host != "" || o.all {
+			return nil, nil, in, u.fail(fmt.Errorf("%s is a saved plan of several hosts: it carries its variables and hosts; -var, -var-file, --host and --all apply to spec files only", arg))
+		}
+		o.savedAll = sa
+		b, filename, in = snap.Spec, snap.Filename, snap.Inputs
+	} else if engine.IsSaved(b) {
 		if saved, err = engine.ReadSaved(b); err == nil {
 			err = json.Unmarshal(saved.Source, &snap)
 		}
@@ -125,7 +150,16 @@ func (o *options) load(u *ui, arg string) (*spec.File, *engine.Saved, spec.Input
 	if changed := snap.Reads.Changed(src.Reads); saved != nil && len(changed) > 0 {
 		return nil, nil, in, u.fail(fmt.Errorf("the plan in %s was made from other inputs, so it is not applied:\n  %s\nRun plan again", arg, strings.Join(changed, "\n  ")))
 	}
-	if o.host == "" {
+	if o.savedAll != nil {
+		for _, h := range o.savedAll.Hosts {
+			if src.Spec.Host(h.Host) == nil {
+				return nil, nil, in, u.fail(fmt.Errorf("%s: the plan names host %q, which its spec has no block for", arg, h.Host))
+			}
+			o.savedTargets = append(o.savedTargets, o.reach(src.Spec, h.Host))
+		}
+		return src, nil, in, nil
+	}
+	if o.host == "" && !o.all {
 		if o.host, err = pickHost(src.Spec); err != nil {
 			return nil, nil, in, u.fail(err)
 		}
@@ -181,6 +215,73 @@ func (o *options) makePlan(ctx context.Context, u *ui, src *spec.File) (p *engin
 	}
 	p.Warnings = append(c.Warnings, p.Warnings...)
 	return p, st, done, nil
+}
+
+// plan makes the plan of o.host and prints it.
+func (o *options) plan(ctx context.Context, u *ui, src *spec.File) (*engine.Plan, error) {
+	p, _, done, err := o.makePlan(ctx, u, src)
+	if err != nil {
+		return nil, u.fail(err)
+	}
+	done()
+	if err := u.Plan(p); err != nil {
+		return nil, u.fail(err)
+	}
+	return p, nil
+}
+
+// apply converges o.host under its lock: plan, print, apply. A saved plan
+// (named by what in messages) is applied only while it still holds; with
+// verify, apply only checks that and changes nothing. check runs the
+// host's checks afterwards, also when nothing changed, so that another
+// host is pointed at this one only once it works.
+func (o *options) apply(ctx context.Context, u *ui, src *spec.File, saved *engine.Saved, what string, verify, check bool) error {
+	if !verify {
+		lctx, cancel := ctx, context.CancelFunc(func() {})
+		if o.lockTimeout > 0 {
+			lctx, cancel = context.WithTimeout(ctx, o.lockTimeout)
+		}
+		lock, err := engine.AcquireLock(lctx, o.lockPath, func(holder string) {
+			u.Note(fmt.Sprintf("Waiting for another provision apply (pid %s) to finish…", holder))
+		})
+		cancel()
+		if err != nil {
+			return u.fail(err)
+		}
+		defer lock.Release()
+	}
+
+	p, st, done, err := o.makePlan(ctx, u, src)
+	if err != nil {
+		return u.fail(err)
+	}
+	defer done()
+	if saved != nil {
+		if changed := saved.StateChanged(p); len(changed) > 0 {
+			return u.fail(fmt.Errorf("the state file changed since %s was made, so it is not applied:\n  %s\nApply with the plan's --state, or run plan again", what, strings.Join(changed, "\n  ")))
+		}
+		if stale := saved.Stale(p); len(stale) > 0 {
+			return u.fail(fmt.Errorf("the host changed since %s was made, so it is not applied:\n  %s\nRun plan again", what, strings.Join(stale, "\n  ")))
+		}
+	}
+	if err := u.Plan(p); err != nil {
+		return u.fail(err)
+	}
+	if verify {
+		return nil
+	}
+	if p.Pending() {
+		if err := p.Apply(ctx, st, u); err != nil {
+			return u.fail(fmt.Errorf("apply stopped: %w", err))
+		}
+		u.Applied(p.Host, p.Summary())
+	}
+	if check {
+		if err := p.Check(ctx, u); err != nil {
+			return u.fail(err)
+		}
+	}
+	return nil
 }
 
 func (u *ui) warnings(ws []string) {
@@ -250,13 +351,14 @@ and "provision show FILE" prints it again.`,
 			if saved != nil {
 				return u.fail(fmt.Errorf("%s is a saved plan; plan takes a spec file (print the plan with: provision show %s)", args[0], shellQuote(args[0])))
 			}
-			p, _, done, err := o.makePlan(cmd.Context(), u, src)
-			if err != nil {
+			if targets, err := o.targets(src.Spec); err != nil {
 				return u.fail(err)
+			} else if targets != nil {
+				return o.planFleet(cmd.Context(), u, src, in, targets)
 			}
-			done()
-			if err := u.Plan(p); err != nil {
-				return u.fail(err)
+			p, err := o.plan(cmd.Context(), u, src)
+			if err != nil {
+				return err
 			}
 			if o.out != "" {
 				snap, err := src.Snapshot(in)
@@ -303,51 +405,19 @@ A second apply waits for the first (--lock-file, --lock-timeout).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			u := o.ui(cmd)
-			src, saved, _, err := o.load(u, args[0])
+			src, saved, in, err := o.load(u, args[0])
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			lctx, cancel := ctx, context.CancelFunc(func() {})
-			if o.lockTimeout > 0 {
-				lctx, cancel = context.WithTimeout(ctx, o.lockTimeout)
+			if o.savedAll != nil {
+				return o.applyFleet(cmd.Context(), u, src, in, o.savedTargets)
 			}
-			lock, err := engine.AcquireLock(lctx, o.lockPath, func(holder string) {
-				u.Note(fmt.Sprintf("Waiting for another provision apply (pid %s) to finish…", holder))
-			})
-			cancel()
-			if err != nil {
+			if targets, err := o.targets(src.Spec); err != nil {
 				return u.fail(err)
+			} else if targets != nil {
+				return o.applyFleet(cmd.Context(), u, src, in, targets)
 			}
-			defer lock.Release()
-
-			p, st, done, err := o.makePlan(ctx, u, src)
-			if err != nil {
-				return u.fail(err)
-			}
-			defer done()
-			if saved != nil {
-				if changed := saved.StateChanged(p); len(changed) > 0 {
-					return u.fail(fmt.Errorf("the state file changed since the plan in %s was made, so it is not applied:\n  %s\nApply with the plan's --state, or run plan again", args[0], strings.Join(changed, "\n  ")))
-				}
-				if stale := saved.Stale(p); len(stale) > 0 {
-					return u.fail(fmt.Errorf("the host changed since the plan in %s was made, so it is not applied:\n  %s\nRun plan again", args[0], strings.Join(stale, "\n  ")))
-				}
-			}
-			if err := u.Plan(p); err != nil {
-				return u.fail(err)
-			}
-			if !p.Pending() {
-				return nil
-			}
-			if !u.json {
-				fmt.Fprintln(cmd.OutOrStdout())
-			}
-			if err := p.Apply(ctx, st, u); err != nil {
-				return u.fail(fmt.Errorf("apply stopped: %w", err))
-			}
-			u.Applied(p.Host, p.Summary())
-			return nil
+			return o.apply(cmd.Context(), u, src, saved, "the plan in "+args[0], false, false)
 		},
 	}
 	o.register(cmd, true)
@@ -373,6 +443,19 @@ Exit status: 0 printed, 1 error (not a saved plan, unreadable).`,
 			b, err := os.ReadFile(args[0])
 			if err != nil {
 				return u.fail(fmt.Errorf("read %s: %w", args[0], err))
+			}
+			if sa, ok, err := engine.ReadSavedAll(b); err != nil {
+				return u.fail(fmt.Errorf("%s: %w", args[0], err))
+			} else if ok {
+				for i, sp := range sa.Hosts {
+					if i > 0 && !u.json {
+						fmt.Fprintln(u.out)
+					}
+					if err := u.Plan(sp.Plan()); err != nil {
+						return u.fail(err)
+					}
+				}
+				return nil
 			}
 			if !engine.IsSaved(b) {
 				return u.fail(fmt.Errorf("%s is not a saved plan; make one with: provision plan --out %s SPEC", args[0], shellQuote(args[0])))

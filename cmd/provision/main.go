@@ -95,7 +95,7 @@ Terraform's spellings work: -var, -out=FILE, -help, -version,
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newPlanCmd(), newApplyCmd(), newShowCmd(), newValidateCmd(), newFmtCmd(), newVersionCmd(), newManCmd())
+	root.AddCommand(newPlanCmd(), newApplyCmd(), newShowCmd(), newValidateCmd(), newFmtCmd(), newVersionCmd(), newManCmd(), newRemoteCmd())
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
 		if c.Name() == "completion" {

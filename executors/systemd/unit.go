@@ -305,6 +305,20 @@ func (u *Unit) Restart(ctx context.Context, ch *engine.Change, out engine.Output
 	return u.cycle(ctx, conn, "restart", false, out)
 }
 
+// Check implements engine.Checker: the unit is active and answers its
+// health check, as after a restart.
+func (u *Unit) Check(ctx context.Context, out engine.Output) error {
+	conn, err := Connect(ctx, u.cfg.Bus)
+	if err != nil {
+		return fmt.Errorf("%s: %w", u.cfg.Address, err)
+	}
+	defer conn.Close()
+	if err := u.checkHealth(ctx, conn, out); err != nil {
+		return fmt.Errorf("%s: %s is not healthy: %w", u.cfg.Address, u.cfg.Name, err)
+	}
+	return nil
+}
+
 // cycle runs a start or restart job, checks health and, when the new
 // version is not healthy, rolls back to the previous start script (and
 // unit file, when this run wrote it) and makes sure that one is healthy.

@@ -287,6 +287,20 @@ func (p *Plan) Apply(ctx context.Context, st *State, out Output) error {
 	return nil
 }
 
+// Check runs the checks of the resources that have one (Checker), in plan
+// order, and returns the first failure.
+func (p *Plan) Check(ctx context.Context, out Output) error {
+	for _, ch := range p.Changes {
+		if c, ok := p.resources[ch.Address].(Checker); ok {
+			out.Progress(ch.Address, "checking…")
+			if err := c.Check(ctx, out); err != nil {
+				return wrap(ch.Address, err)
+			}
+		}
+	}
+	return nil
+}
+
 // wrap names the resource an error is about, unless the executor did.
 func wrap(addr string, err error) error {
 	if strings.HasPrefix(err.Error(), addr) {

@@ -113,6 +113,15 @@ type Superseder interface {
 	Supersedes(old Record) bool
 }
 
+// Checker is a resource that can tell whether what it manages works, not
+// only whether it matches the spec: a unit whose service answers its
+// health check. A deployment spanning hosts checks one host before it
+// points another at it.
+type Checker interface {
+	Resource
+	Check(ctx context.Context, out Output) error
+}
+
 // Previous is appended to an address for the object it used to manage.
 const Previous = " (previous)"
 

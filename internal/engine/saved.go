@@ -30,23 +30,41 @@ type Saved struct {
 	Changes []*Change  `json:"changes"`
 }
 
-// Save writes p, made from source, to path. public returns what may be
-// shown of a change (render.Public: no executor data, sensitive values
-// redacted); only that is stored of the changes. Source may hold
-// sensitive variable values, so the file is 0600.
+// Save writes p, made from source, to path (see Saved).
 func (p *Plan) Save(path string, source any, public func(*Change) *Change) error {
-	src, err := json.Marshal(source)
+	sp, err := p.Saved(source, public)
 	if err != nil {
-		return fmt.Errorf("save plan: %w", err)
+		return err
+	}
+	return writeSaved(path, sp)
+}
+
+// Saved is p as a saved plan made from source. public returns what may be
+// shown of a change (render.Public: no executor data, sensitive values
+// redacted); only that is kept of the changes.
+func (p *Plan) Saved(source any, public func(*Change) *Change) (*Saved, error) {
+	var src json.RawMessage
+	if source != nil {
+		b, err := json.Marshal(source)
+		if err != nil {
+			return nil, fmt.Errorf("save plan: %w", err)
+		}
+		src = b
 	}
 	mark := p.state
-	sp := Saved{Format: planMagic, Source: src, Host: p.Host, Warnings: p.Warnings, State: &mark}
+	sp := &Saved{Format: planMagic, Source: src, Host: p.Host, Warnings: p.Warnings, State: &mark}
 	for _, c := range p.Changes {
 		pub := *public(c)
 		pub.Data = nil // never the executor's private data, whatever public did
 		sp.Changes = append(sp.Changes, &pub)
 	}
-	b, err := json.MarshalIndent(sp, "", " ")
+	return sp, nil
+}
+
+// writeSaved writes a saved plan. Its source may hold sensitive variable
+// values, so the file is 0600.
+func writeSaved(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", " ")
 	if err != nil {
 		return fmt.Errorf("save plan: %w", err)
 	}
@@ -54,6 +72,44 @@ func (p *Plan) Save(path string, source any, public func(*Change) *Change) error
 		return fmt.Errorf("save plan: %w", err)
 	}
 	return nil
+}
+
+// SavedAll is a plan of several hosts, made by plan --all --out: the
+// source it was made from once, and each host's plan (without a source of
+// its own), in the order apply takes them.
+type SavedAll struct {
+	Format string          `json:"format"`
+	Source json.RawMessage `json:"source"`
+	Hosts  []*Saved        `json:"hosts"`
+}
+
+const plansMagic = "provision-plans/v1"
+
+// SaveAll writes the plans of several hosts, made from source, to path.
+func SaveAll(path string, source any, hosts []*Saved) error {
+	src, err := json.Marshal(source)
+	if err != nil {
+		return fmt.Errorf("save plan: %w", err)
+	}
+	return writeSaved(path, SavedAll{Format: plansMagic, Source: src, Hosts: hosts})
+}
+
+// ReadSavedAll decodes the plans of several hosts; ok is false when b is
+// not such a file (it may still be a one-host plan).
+func ReadSavedAll(b []byte) (sa *SavedAll, ok bool, err error) {
+	if !bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) || !bytes.Contains(b, []byte(plansMagic)) {
+		return nil, false, nil
+	}
+	sa = &SavedAll{}
+	if err := json.Unmarshal(b, sa); err != nil || sa.Format != plansMagic {
+		return nil, false, nil
+	}
+	for _, h := range sa.Hosts {
+		if h == nil || h.Format != planMagic {
+			return nil, true, fmt.Errorf("a host's plan is not a provision plan (expected format %s)", planMagic)
+		}
+	}
+	return sa, true, nil
 }
 
 // Plan is the saved plan as it was shown, for rendering: it cannot be

@@ -10,7 +10,8 @@ import (
 )
 
 // Line is one line of --json output. Its Type is one of "change",
-// "warning", "summary", "applied", "progress", "diagnostic" and "error".
+// "warning", "summary", "applied", "progress", "diagnostic" and "error";
+// a host answering the admin's provision also writes "note" and "saved".
 type Line struct {
 	Type string `json:"type"`
 	// Verb is create, update, replace, delete or restart (type change).
@@ -20,10 +21,13 @@ type Line struct {
 	Message string          `json:"message,omitempty"`
 	Host    string          `json:"host,omitempty"`
 	Pending *bool           `json:"pending,omitempty"`
-	// Address, Current and Total describe progress.
+	// Address, Current and Total describe progress; Address also names
+	// the resource a warning is about.
 	Address string `json:"address,omitempty"`
 	Current int64  `json:"current,omitempty"`
 	Total   int64  `json:"total,omitempty"`
+	// Plan is a host's saved plan (type saved).
+	Plan json.RawMessage `json:"plan,omitempty"`
 }
 
 // diagnostic is a "diagnostic" line: its summary is the diagnostic's
@@ -52,10 +56,29 @@ type JSON struct {
 	enc  *json.Encoder
 	host string
 	pct  map[string]int64 // transfer message → last percent sent
+	// notes: write notes too, for the admin's provision to show them.
+	notes bool
 }
 
 // NewJSON writes lines to w.
 func NewJSON(w io.Writer) *JSON { return &JSON{enc: json.NewEncoder(w), pct: map[string]int64{}} }
+
+// NewHostJSON writes lines to w for the admin's provision, which renders
+// them (Replay): notes included.
+func NewHostJSON(w io.Writer) *JSON {
+	j := NewJSON(w)
+	j.notes = true
+	return j
+}
+
+// Saved sends a host's saved plan to the admin's provision.
+func (j *JSON) Saved(sp *engine.Saved) error {
+	b, err := json.Marshal(sp)
+	if err != nil {
+		return err
+	}
+	return j.put(Line{Type: "saved", Plan: b})
+}
 
 func (j *JSON) put(l Line) error {
 	if l.Host == "" {
@@ -76,7 +99,7 @@ func (j *JSON) Plan(p *engine.Plan) error {
 	}
 	for _, ch := range p.Changes {
 		for _, warn := range ch.Warnings {
-			if err := j.put(Line{Type: "warning", Message: ch.Address + ": " + warn}); err != nil {
+			if err := j.put(Line{Type: "warning", Message: ch.Address + ": " + warn, Address: ch.Address}); err != nil {
 				return err
 			}
 		}
@@ -121,8 +144,13 @@ func (j *JSON) Applied(host string, s engine.Summary) {
 	j.put(Line{Type: "applied", Summary: &s, Host: host})
 }
 
-// Note is for people only.
-func (j *JSON) Note(string) {}
+// Note is for people only: dropped, unless the lines go to the admin's
+// provision.
+func (j *JSON) Note(msg string) {
+	if j.notes {
+		j.put(Line{Type: "note", Message: msg})
+	}
+}
 
 // Progress prints {"type":"progress","address":…,"message":…}.
 func (j *JSON) Progress(addr, msg string) {

@@ -84,6 +84,10 @@ type Text struct {
 	c        Colors
 	term     *os.File        // out, when it is a terminal docker may draw on
 	seen     map[string]bool // transfer messages already printed
+	// planned: a plan with changes was printed, and the apply's first
+	// line is set off from it by a blank line.
+	planned bool
+	bar     string // the transfer whose bar the cursor's line shows
 }
 
 // NewText prints to out, and diagnostics, errors and notes to errw. With
@@ -147,6 +151,7 @@ func (t *Text) Plan(p *engine.Plan) error {
 		t.warnings(ch)
 		fmt.Fprintln(w)
 	}
+	t.planned = true
 	s := p.Summary()
 	fmt.Fprintf(w, "%sPlan:%s %d to create, %d to update, %d to replace, %d to delete, %d to restart.\n",
 		c.Bold, c.Reset, s.Create, s.Update, s.Replace, s.Delete, s.Restart)
@@ -217,35 +222,83 @@ func (t *Text) Diagnostics(files map[string]*hcl.File, diags hcl.Diagnostics) {
 
 // Warning prints "Warning: …" and a blank line, as a plan's warnings.
 func (t *Text) Warning(msg string) {
+	t.endBar()
 	fmt.Fprintf(t.out, "%sWarning:%s %s\n\n", t.c.Change+t.c.Bold, t.c.Reset, Escape(msg))
 }
 
 // Error prints "Error: …".
 func (t *Text) Error(err error) {
+	t.endBar()
 	fmt.Fprintf(t.err, "%sError:%s %s\n", t.c.Delete+t.c.Bold, t.c.Reset, escapeKeepNewlines(err.Error()))
 }
 
 // Applied prints the closing line of an apply.
 func (t *Text) Applied(_ string, s engine.Summary) {
+	t.endBar()
 	fmt.Fprintf(t.out, "\n%sApply complete!%s %d created, %d updated, %d replaced, %d deleted, %d restarted.\n",
 		t.c.Add+t.c.Bold, t.c.Reset, s.Create, s.Update, s.Replace, s.Delete, s.Restart)
 }
 
 // Note prints a line for people.
-func (t *Text) Note(msg string) { fmt.Fprintln(t.err, escapeKeepNewlines(msg)) }
+func (t *Text) Note(msg string) {
+	t.endBar()
+	fmt.Fprintln(t.err, escapeKeepNewlines(msg))
+}
 
 // Progress prints one step: "addr: msg".
 func (t *Text) Progress(addr, msg string) {
+	t.endBar()
+	if t.planned {
+		t.planned = false
+		fmt.Fprintln(t.out)
+	}
 	fmt.Fprintf(t.out, "%s: %s\n", Escape(addr), Escape(msg))
 }
 
 // Transfer prints a transfer step once, not every tick: a 5 GB load would
 // otherwise print thousands of lines.
-func (t *Text) Transfer(addr, msg string, _, _ int64) {
-	if key := addr + "\x00" + msg; !t.seen[key] {
-		t.seen[key] = true
-		t.Progress(addr, msg)
+func (t *Text) Transfer(addr, msg string, current, total int64) {
+	key := addr + "\x00" + msg
+	if t.term == nil || total <= 0 {
+		if !t.seen[key] {
+			t.seen[key] = true
+			t.Progress(addr, msg)
+		}
+		return
 	}
+	// On a terminal, a bar redrawn in place, as docker draws its own (a
+	// host's transfers reach the admin's terminal as these ticks).
+	if t.bar != key {
+		t.Progress(addr, msg) // sets the bar off from what came before
+	}
+	const width = 30
+	current = min(current, total)
+	n := int(current * width / total)
+	fmt.Fprintf(t.out, "\r  [%s%s] %3d%% %s/%s", strings.Repeat("=", n), strings.Repeat(" ", width-n), current*100/total, bytesText(current), bytesText(total))
+	t.bar = key
+	if current == total {
+		t.endBar()
+	}
+}
+
+// endBar ends the line a transfer bar is drawn on.
+func (t *Text) endBar() {
+	if t.bar != "" {
+		t.bar = ""
+		fmt.Fprintln(t.out)
+	}
+}
+
+func bytesText(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1fGiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1fKiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%dB", n)
 }
 
 // Terminal implements engine.Output.

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/openbis/provision/executors/docker"
@@ -113,7 +114,7 @@ func (d *decoder) mountPath(attrs hcl.Attributes, name string) string {
 func (d *decoder) host(b *hcl.Block, dep Deployment) *Host {
 	h := &Host{Name: b.Labels[0], Range: b.LabelRanges[0]}
 	c := d.content(b.Body, &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
-		{Type: "jupyterhub"}, {Type: "firewall"}, {Type: "eln_instance_profile"}, {Type: "file", LabelNames: []string{"name"}},
+		{Type: "jupyterhub"}, {Type: "firewall"}, {Type: "eln_instance_profile"}, {Type: "file", LabelNames: []string{"name"}}, {Type: "ssh"},
 	}})
 	once := map[string]hcl.Range{}
 	files := map[string]hcl.Range{}
@@ -133,6 +134,8 @@ func (d *decoder) host(b *hcl.Block, dep Deployment) *Host {
 			h.JupyterHub = d.jupyterhub(blk, dep)
 		case "firewall":
 			h.Firewall = d.firewall(blk)
+		case "ssh":
+			h.SSH = d.ssh(blk)
 		case "eln_instance_profile":
 			c := d.content(blk.Body, &hcl.BodySchema{Attributes: attrSchema([]string{"path"})})
 			h.ELNProfile = &ELNProfile{Path: d.absPath(c.Attributes, "path", ""), Range: blk.DefRange}
@@ -150,6 +153,36 @@ func (d *decoder) host(b *hcl.Block, dep Deployment) *Host {
 	}
 	d.checkPaths(h)
 	return h
+}
+
+// ssh decodes how the admin's ssh reaches the host. The destination goes
+// to ssh as one argument after "--"; refusing a leading '-', spaces and
+// control characters keeps it a destination and never an option.
+func (d *decoder) ssh(b *hcl.Block) *SSH {
+	c := d.content(b.Body, &hcl.BodySchema{Attributes: attrSchema(nil, "destination", "port")})
+	s := &SSH{Range: b.DefRange}
+	dest, ok := d.checked(c.Attributes, "destination", "")
+	if ok {
+		user, host, hasUser := strings.Cut(dest, "@")
+		if !hasUser {
+			user, host = "", dest
+		}
+		switch {
+		case host == "" || (hasUser && user == "") || strings.HasPrefix(dest, "-") ||
+			strings.ContainsFunc(dest, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) ||
+			strings.Count(dest, "@") > 1:
+			d.errorf(c.Attributes["destination"].Expr.Range().Ptr(), "Invalid SSH destination",
+				"destination %q must be [user@]host as ssh takes it, e.g. \"root@192.0.2.10\" or \"admin@openbis.example.org\" (no spaces, no leading '-').", dest)
+		}
+		s.Destination = dest
+	}
+	if _, given := c.Attributes["port"]; given && !d.isUnknown(c.Attributes, "port") {
+		s.Port = d.integer(c.Attributes, "port", 0)
+		if s.Port < 1 || s.Port > 65535 {
+			d.errorf(c.Attributes["port"].Expr.Range().Ptr(), "Invalid port", "ssh port is %d; a TCP port is between 1 and 65535.", s.Port)
+		}
+	}
+	return s
 }
 
 // checkPaths refuses two resources of a host managing one file: each apply

@@ -37,6 +37,11 @@ type Inputs struct {
 	// VarFileSrc holds var files' contents by name; a file not in it is
 	// read from disk. Saved plans carry their inputs this way.
 	VarFileSrc map[string][]byte `json:",omitempty"`
+	// Captured is what file(), templatefile() and env() read on the
+	// admin's machine (File.Captured), by "file ABSPATH" and "env NAME".
+	// When set, they read only from it: a host evaluates the spec sent to
+	// it with the admin's files and environment, not its own.
+	Captured map[string][]byte `json:",omitempty"`
 	// AllowUnset lets required variables go without a value, for
 	// validate: they become unknown, and the checks that depend on them
 	// are skipped. The Spec then holds zero values where they flow, so
@@ -53,6 +58,9 @@ type File struct {
 	Spec     *Spec
 	// Reads are what file(), templatefile() and env() read while decoding.
 	Reads Reads
+	// Captured is what they read, for Inputs.Captured of a host the spec
+	// is sent to.
+	Captured map[string][]byte
 }
 
 // Snapshot is what a saved plan keeps of the spec: the file and the
@@ -119,8 +127,12 @@ func Decode(filename string, src []byte, in Inputs) (*File, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return s, diags
 	}
-	s.Reads = Reads{}
-	d := &decoder{dir: filepath.Dir(filename), parser: s.Parser, unknown: map[*hcl.Attribute]bool{}, reads: s.Reads}
+	s.Reads, s.Captured = Reads{}, map[string][]byte{}
+	if in.Captured != nil {
+		s.Captured = in.Captured
+	}
+	rd := &reader{digests: s.Reads, read: s.Captured, captured: in.Captured}
+	d := &decoder{dir: filepath.Dir(filename), parser: s.Parser, unknown: map[*hcl.Attribute]bool{}, reads: rd}
 	spec := d.decode(f.Body, in)
 	diags = append(diags, d.diags...)
 	if scrubDiagnostics {
@@ -146,7 +158,7 @@ type decoder struct {
 	parser *hclparse.Parser
 	ctx    *hcl.EvalContext
 	diags  hcl.Diagnostics
-	reads  Reads
+	reads  *reader
 
 	declared   map[string]bool // variables, for references to undeclared ones
 	localNames map[string]bool // local values, likewise

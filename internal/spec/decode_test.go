@@ -97,6 +97,11 @@ host "openbis.example.org" {`, "Duplicate host block", "21:6", Inputs{}},
 		{"colon in a mount", `home = "/srv/home"`, `home = "/srv/a:b"`, "Invalid mount path", "17:12", Inputs{}},
 		{"no COMM sources", `firewall {}`, `firewall { allow_from = [] }`, "No sources", "19:27", Inputs{}},
 		{"unclean path", `home = "/srv/home"`, `start_script = "/usr/local//bin/x.sh"`, "Unclean path", "17:20", Inputs{}},
+		{"ssh option as destination", `firewall {}`, "firewall {}\n  ssh { destination = \"-oProxyCommand=sh\" }", "Invalid SSH destination", "20:23", Inputs{}},
+		{"ssh destination with space", `firewall {}`, "firewall {}\n  ssh { destination = \"root@hub example\" }", "Invalid SSH destination", "20:23", Inputs{}},
+		{"ssh destination without user", `firewall {}`, "firewall {}\n  ssh { destination = \"@hub\" }", "Invalid SSH destination", "20:23", Inputs{}},
+		{"ssh port", `firewall {}`, "firewall {}\n  ssh { port = 0 }", "Invalid port", "20:16", Inputs{}},
+		{"two ssh blocks", `firewall {}`, "firewall {}\n  ssh {}\n  ssh {}", "Duplicate block", "21:3", Inputs{}},
 		// The executors' own checks, found at validate time.
 		{"setuid mode", `eln_instance_profile { path = "/opt/openbis/InstanceProfile.js" }`, "file \"x\" {\n    path = \"/x\"\n    content = \"\"\n    mode = \"4755\"\n  }", "Invalid mode", "25:12", Inputs{}},
 		{"CIDR with host bits", `firewall {}`, `firewall { allow_from = ["10.0.0.5/24"] }`, "Invalid source", "19:27", Inputs{}},
@@ -313,5 +318,37 @@ func TestLength(t *testing.T) {
 		if diags.HasErrors() || s.Spec.Deployment.CommunicationPort != 80 {
 			t.Errorf("%s: %v", tt.expr, diags)
 		}
+	}
+}
+
+// TestCaptured: a host decodes the spec with what file() and env() read on
+// the admin's machine, not with its own files and environment.
+func TestCaptured(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "motd.txt"), []byte("from the admin"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PROVISION_TEST_GREETING", "hello")
+	src := strings.Replace(base, `host "openbis.example.org" {`, `host "openbis.example.org" {
+  file "motd" {
+    path    = "/etc/motd"
+    content = "${file("motd.txt")} ${env("PROVISION_TEST_GREETING")}"
+  }`, 1)
+	name := filepath.Join(dir, "spec.hcl")
+	admin, diags := Decode(name, []byte(src), Inputs{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	os.Remove(filepath.Join(dir, "motd.txt"))
+	t.Setenv("PROVISION_TEST_GREETING", "the host's own")
+	host, diags := Decode(name, []byte(src), Inputs{Captured: admin.Captured})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if got := host.Spec.Host("openbis.example.org").Files[0].Content; got != "from the admin hello" {
+		t.Errorf("content on the host %q", got)
+	}
+	if len(host.Reads.Changed(admin.Reads)) != 0 {
+		t.Errorf("reads differ: %v", host.Reads.Changed(admin.Reads))
 	}
 }

@@ -194,7 +194,7 @@ func evalLocal(t *testing.T, dir, src string) string {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	d := &decoder{dir: dir, parser: f.Parser, unknown: map[*hcl.Attribute]bool{}}
+	d := &decoder{dir: dir, parser: f.Parser, unknown: map[*hcl.Attribute]bool{}, reads: &reader{digests: Reads{}, read: map[string][]byte{}}}
 	file, _ := f.Parser.ParseHCL([]byte(src), filepath.Join(dir, "spec.hcl"))
 	d.decode(file.Body, Inputs{})
 	v := d.ctx.Variables["local"].GetAttr("x")

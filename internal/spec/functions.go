@@ -30,7 +30,7 @@ import (
 // under Terraform's names, Terraform's try, can, templatefile and type
 // conversions, a few of its string, encoding and hash functions, plus
 // file (relative to the spec) and env.
-func functions(dir string, reads Reads) map[string]function.Function {
+func functions(dir string, reads *reader) map[string]function.Function {
 	fns := map[string]function.Function{
 		"abs": stdlib.AbsoluteFunc, "ceil": stdlib.CeilFunc, "chomp": stdlib.ChompFunc,
 		"chunklist": stdlib.ChunklistFunc, "coalesce": coalesceFunc, "coalescelist": stdlib.CoalesceListFunc,
@@ -97,16 +97,16 @@ func functions(dir string, reads Reads) map[string]function.Function {
 
 // readSpecFile reads a UTF-8 file; a relative path is relative to the
 // spec. A sensitive path is not repeated in the error.
-func readSpecFile(dir, p string, sens bool, reads Reads) (string, error) {
+func readSpecFile(dir, p string, sens bool, reads *reader) (string, error) {
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(dir, p)
 	}
-	b, err := os.ReadFile(p)
 	key := p
 	if abs, aerr := filepath.Abs(p); aerr == nil {
 		key = abs // the same file whichever directory plan and apply ran in
 	}
-	reads.add("file "+shownPath(key, sens), b, err)
+	b, err := reads.file(key)
+	reads.digests.add("file "+shownPath(key, sens), b, err)
 	if err != nil {
 		if sens {
 			var pe *fs.PathError
@@ -139,7 +139,7 @@ func shownPath(p string, sens bool) string {
 }
 
 // fileFunc reads a UTF-8 file; a relative path is relative to the spec.
-func fileFunc(dir string, reads Reads) function.Function {
+func fileFunc(dir string, reads *reader) function.Function {
 	return function.New(&function.Spec{
 		Params: []function.Parameter{{Name: "path", Type: cty.String, AllowMarked: true}},
 		Type:   function.StaticReturnType(cty.String),
@@ -158,7 +158,7 @@ func fileFunc(dir string, reads Reads) function.Function {
 // an HCL template, relative to the spec, evaluated with vars as its only
 // variables and fns as its functions. Sensitive vars make the result
 // sensitive.
-func templateFileFunc(dir string, fns map[string]function.Function, reads Reads) function.Function {
+func templateFileFunc(dir string, fns map[string]function.Function, reads *reader) function.Function {
 	return function.New(&function.Spec{
 		Params: []function.Parameter{
 			{Name: "path", Type: cty.String, AllowMarked: true},
@@ -268,16 +268,52 @@ func hashFunc(sum func([]byte) []byte) function.Function {
 }
 
 // envFunc returns an environment variable, or "" when it is unset.
-func envFunc(reads Reads) function.Function {
+func envFunc(reads *reader) function.Function {
 	return function.New(&function.Spec{
 		Params: []function.Parameter{{Name: "name", Type: cty.String}},
 		Type:   function.StaticReturnType(cty.String),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			v := os.Getenv(args[0].AsString())
-			reads.add("env "+args[0].AsString(), []byte(v), nil)
+			v := reads.env(args[0].AsString())
+			reads.digests.add("env "+args[0].AsString(), []byte(v), nil)
 			return cty.StringVal(v), nil
 		},
 	})
+}
+
+// reader is where file(), templatefile() and env() read: this machine's
+// disk and environment, or what they read on the admin's machine
+// (Inputs.Captured), so that a host evaluates the spec exactly as the
+// admin's machine did. It keeps what was read, for sending to hosts.
+type reader struct {
+	digests  Reads
+	read     map[string][]byte // by "file ABSPATH" and "env NAME"
+	captured map[string][]byte // nil: read the disk and environment
+}
+
+func (r *reader) file(abs string) ([]byte, error) {
+	key := "file " + abs
+	if r.captured != nil {
+		b, ok := r.captured[key]
+		if !ok {
+			return nil, &fs.PathError{Op: "read", Path: abs, Err: errors.New("not sent by the admin's provision")}
+		}
+		return b, nil
+	}
+	b, err := os.ReadFile(abs)
+	if err == nil {
+		r.read[key] = b
+	}
+	return b, err
+}
+
+func (r *reader) env(name string) string {
+	key := "env " + name
+	if r.captured != nil {
+		return string(r.captured[key])
+	}
+	v := os.Getenv(name)
+	r.read[key] = []byte(v)
+	return v
 }
 
 // Reads are what evaluating a spec read from outside it, by digest:

@@ -40,6 +40,18 @@ type Host struct {
 	Firewall   *Firewall
 	ELNProfile *ELNProfile
 	Files      []*ManagedFile
+	// SSH overrides how plan --all reaches the host: by default at its
+	// name, through the system's ssh and its configuration.
+	SSH *SSH
+}
+
+// SSH is where the admin's ssh reaches a host.
+type SSH struct {
+	// Destination is ssh's [user@]host; Port 0 leaves the port to ssh's
+	// configuration.
+	Destination string
+	Port        int
+	Range       hcl.Range
 }
 
 // JupyterHub is the container, its start script and its systemd unit.
