@@ -3,7 +3,8 @@
 // debootstrap by build-rootfs.sh) under a per-server overlay, booted with
 // systemd-nspawn in its own network namespace. The server runs systemd,
 // dbus, docker and firewalld as a freshly installed host does; tests drive
-// them from outside through /proc/PID/root.
+// them from outside through /proc/PID/root. sshd is installed but runs only
+// once a test calls EnableSSH.
 //
 // Everything a server starts is stopped by Shutdown, by PID: the server is
 // powered off (its pid 1 is killed if it does not stop in time), nspawn is
@@ -13,6 +14,7 @@ package freshserver
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -72,25 +74,36 @@ func (o *Options) defaults() {
 }
 
 // EnsureRootfs builds the root file system at dir with build-rootfs.sh
-// unless it is already there. The first build takes minutes.
+// unless it is there and was built by this very script: the build stamps
+// it with the script's sha256, so a change to the script rebuilds it. The
+// first build takes minutes.
 func EnsureRootfs(ctx context.Context, dir string, log io.Writer) error {
-	if _, err := os.Stat(filepath.Join(dir, "lib/systemd/systemd")); err == nil {
+	stamp := fmt.Sprintf("%x", sha256.Sum256(buildScript))
+	got, _ := os.ReadFile(filepath.Join(dir, stampFile))
+	old, _ := filepath.Glob(dir + ".old.*")
+	if strings.TrimSpace(string(got)) == stamp && len(old) == 0 {
 		return nil
 	}
-	for _, tool := range []string{"debootstrap", "systemd-nspawn", "nsenter", "journalctl"} {
+	for _, tool := range []string{"debootstrap", "systemd-nspawn", "nsenter", "journalctl", "systemctl", "flock"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("freshserver needs %s: install the Debian packages in testenv/packages-systemd.txt (%w)", tool, err)
 		}
 	}
-	fmt.Fprintf(log, "freshserver: building %s with debootstrap (once; takes a few minutes)\n", dir)
+	// The script takes the lock, checks the stamp again and removes
+	// replaced copies no server uses any more.
 	cmd := exec.CommandContext(ctx, "sh", "-s", "--", dir)
 	cmd.Stdin = bytes.NewReader(buildScript)
+	cmd.Env = append(os.Environ(), "ROOTFS_STAMP="+stamp)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("build root file system %s: %w", dir, err)
 	}
 	return nil
 }
+
+// stampFile, inside the root file system, holds the sha256 of the
+// build-rootfs.sh that built it.
+const stampFile = "etc/provision-test-rootfs"
 
 // sigPowerOff is SIGRTMIN+4 as glibc numbers it: systemd powers off on it.
 const sigPowerOff = unix.Signal(38)
