@@ -97,13 +97,17 @@ type Host struct {
 }
 
 // Install copies the provision binary at bin, the spec at spec and the
-// ELN's InstanceProfile.js fixture into the server.
+// ELN's InstanceProfile.js fixture into the server; bin "" installs no
+// provision (one reached over SSH gets it from the admin's).
 func Install(s *freshserver.Server, bin, spec string) (Host, error) {
 	h := Host{s}
 	for _, f := range []struct {
 		src, dst string
 		mode     os.FileMode
 	}{{bin, BinPath, 0o755}, {spec, SpecPath, 0o644}} {
+		if f.src == "" {
+			continue // an admin's provision brings itself over SSH
+		}
 		b, err := os.ReadFile(f.src)
 		if err != nil {
 			return h, fmt.Errorf("install %s: %w", f.dst, err)
@@ -191,7 +195,12 @@ func (h Host) Command(ctx context.Context, args ...string) *exec.Cmd {
 // Run runs args inside the server and returns how it ended. The error is
 // only for a command that could not be started.
 func (h Host) Run(ctx context.Context, args ...string) (Result, error) {
-	cmd := h.Command(ctx, args...)
+	return runCmd(h.Command(ctx, args...), args)
+}
+
+// runCmd runs cmd (args, as shown) and returns how it ended. The error is
+// only for a command that could not be started.
+func runCmd(cmd *exec.Cmd, args []string) (Result, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
@@ -202,7 +211,7 @@ func (h Host) Run(ctx context.Context, args ...string) (Result, error) {
 	case errors.As(err, &ee):
 		r.Code = ee.ExitCode()
 	case err != nil:
-		return r, fmt.Errorf("run %s in the server: %w", strings.Join(args, " "), err)
+		return r, fmt.Errorf("run %s: %w", strings.Join(args, " "), err)
 	}
 	return r, nil
 }

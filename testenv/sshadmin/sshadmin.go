@@ -108,6 +108,10 @@ Host *
 // ConfigPath is the ssh_config to pass as ssh -F (provision --ssh-config).
 func (a *Admin) ConfigPath() string { return a.config }
 
+// ControlDir holds the connection masters' sockets: give provision
+// --ssh-option ControlPath=DIR/%C so that Close finds its masters too.
+func (a *Admin) ControlDir() string { return a.controlDir }
+
 // AuthorizedKey is the admin's public key, an authorized_keys line.
 func (a *Admin) AuthorizedKey() []byte { return append([]byte(nil), a.pub...) }
 
