@@ -242,7 +242,10 @@ func (o *options) apply(ctx context.Context, u *ui, src *spec.File, saved *engin
 			lctx, cancel = context.WithTimeout(ctx, o.lockTimeout)
 		}
 		lock, err := engine.AcquireLock(lctx, o.lockPath, func(holder string) {
-			u.Note(fmt.Sprintf("Waiting for another provision apply (pid %s) to finish…", holder))
+			if holder != "" {
+				holder = " (pid " + holder + ")"
+			}
+			u.Note(fmt.Sprintf("Waiting for another provision apply%s to finish…", holder))
 		})
 		cancel()
 		if err != nil {

@@ -316,6 +316,7 @@ func (u *Unit) Check(ctx context.Context, out engine.Output) error {
 	if err := u.checkHealth(ctx, conn, out); err != nil {
 		return fmt.Errorf("%s: %s is not healthy: %w", u.cfg.Address, u.cfg.Name, err)
 	}
+	out.Progress(u.cfg.Address, u.cfg.Name+" is healthy")
 	return nil
 }
 

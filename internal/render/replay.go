@@ -93,7 +93,7 @@ func Replay(r io.Reader, host string, out Renderer) (Outcome, error) {
 				out.Progress(l.Address, l.Message)
 			}
 		case "note":
-			out.Note(l.Message)
+			out.Note(host + ": " + l.Message)
 		case "applied":
 			var s engine.Summary
 			if l.Summary != nil {

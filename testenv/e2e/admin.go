@@ -73,3 +73,32 @@ func (a *Admin) Provision(ctx context.Context, args ...string) (Result, error) {
 	cmd.Env = append(cmd.Env, "NO_COLOR=1")
 	return runCmd(cmd, full)
 }
+
+// Another is a second admin workstation, in the world's user namespace
+// user, trusted by the same servers (its key is added to theirs) and
+// trusting the same host keys.
+func (a *Admin) Another(ctx context.Context, w *World, user, dir string) (*Admin, error) {
+	m := w.Users[user]
+	if m == nil {
+		return nil, fmt.Errorf("the world has no user namespace %q", user)
+	}
+	sa, err := sshadmin.New(ctx, dir, m)
+	if err != nil {
+		return nil, err
+	}
+	b := &Admin{Admin: sa, Bin: a.Bin, Dir: dir, HostKeys: a.HostKeys}
+	for name, h := range map[string]Host{WorldHub: w.Hub, WorldOpenBIS: w.OpenBIS} {
+		keys, err := h.ReadFile("/root/.ssh/authorized_keys")
+		if err == nil {
+			err = h.WriteFile("/root/.ssh/authorized_keys", append([]byte(keys), sa.AuthorizedKey()...), 0o600)
+		}
+		if err == nil {
+			err = sa.Trust(name, a.HostKeys[name])
+		}
+		if err != nil {
+			sa.Close()
+			return nil, fmt.Errorf("second admin on %s: %w", name, err)
+		}
+	}
+	return b, nil
+}
