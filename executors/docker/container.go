@@ -141,7 +141,7 @@ func (c *Container) Plan(ctx context.Context) (*engine.Change, error) {
 			// Never delete users' work: a container whose /home is its own
 			// layer keeps the only copy.
 			if _, mounted := currentHome(ins.Mounts); !mounted {
-				changes, err := cli.ContainerDiff(ctx, ins.ID)
+				changes, err := layerChanges(ctx, cli, ins)
 				if err != nil {
 					return nil, fmt.Errorf("%s: read filesystem changes of %s: %w", c.Address(), c.cfg.Container.Name, c.d.wrap(err))
 				}
@@ -238,7 +238,7 @@ func (c *Container) Plan(ctx context.Context) (*engine.Change, error) {
 	var changes []container.FilesystemChange
 	cur, mountsHome := currentHome(ins.Mounts)
 	if !mountsHome {
-		if changes, err = cli.ContainerDiff(ctx, ins.ID); err != nil {
+		if changes, err = layerChanges(ctx, cli, ins); err != nil {
 			return nil, fmt.Errorf("%s: read filesystem changes of %s: %w", c.Address(), c.cfg.Container.Name, c.d.wrap(err))
 		}
 	}
@@ -305,7 +305,7 @@ func (c *Container) Plan(ctx context.Context) (*engine.Change, error) {
 	var diffSummary string
 	if running {
 		if changes == nil {
-			if changes, err = cli.ContainerDiff(ctx, ins.ID); err != nil {
+			if changes, err = layerChanges(ctx, cli, ins); err != nil {
 				return nil, fmt.Errorf("%s: read filesystem changes of %s: %w", c.Address(), c.cfg.Container.Name, c.d.wrap(err))
 			}
 		}

@@ -866,3 +866,47 @@ func waitFor(t *testing.T, ok func() bool) {
 	}
 	t.Fatal("condition not met in 5 s")
 }
+
+// TestLayerChanges: reading the container's overlay upper directory gives
+// what the Engine's diff gives: additions, modifications, deletions, and
+// a directory removed and made again.
+func TestLayerChanges(t *testing.T) {
+	ctx := context.Background()
+	cli := testClient(t)
+	id := runContainer(t, cli, "pvtest-layer", "lc", nil, 0, nil, "sh", "-c",
+		"mkdir -p /home/alice/nb && echo nb >/home/alice/nb/a.ipynb && echo x >/added && rm -rf /vagrant_installation/miniconda3/bin && "+
+			"rm -rf /vagrant_installation/miniconda3/lib && mkdir -p /vagrant_installation/miniconda3/lib/new && touch /bin/busybox && echo ready >/ready && sleep 3600")
+	var ins container.InspectResponse
+	for range 50 {
+		var err error
+		if ins, err = cli.ContainerInspect(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(ins.GraphDriver.Data["UpperDir"], "ready")); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	got, ok := upperChanges(ins.GraphDriver.Data["UpperDir"], ins.GraphDriver.Data["LowerDir"])
+	if !ok {
+		t.Fatalf("the upper directory of %s (%s) was not read", id, ins.GraphDriver.Name)
+	}
+	want, err := cli.ContainerDiff(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := func(cs []container.FilesystemChange) []string {
+		var s []string
+		for _, c := range cs {
+			s = append(s, fmt.Sprintf("%d %s", c.Kind, c.Path))
+		}
+		slices.Sort(s)
+		return s
+	}
+	if g, w := set(got), set(want); !slices.Equal(g, w) {
+		t.Errorf("upper directory:\n%s\nEngine's diff:\n%s", strings.Join(g, "\n"), strings.Join(w, "\n"))
+	}
+	if _, ok := upperChanges("/nonexistent/diff", "/nonexistent/lower"); ok {
+		t.Error("a daemon's directories this machine cannot see were read")
+	}
+}

@@ -40,6 +40,8 @@ const (
 	// else of this machine is touched.
 	workDir   = "/var/tmp/provision-demo"
 	stateFile = workDir + "/servers.json"
+	// adminDir is the admin workstation's ssh files and spec.
+	adminDir = workDir + "/admin"
 	// Screenshot is where the notebook page the user's browser reached is
 	// saved.
 	Screenshot = "/var/cache/provision-demo/notebook.png"
@@ -48,7 +50,8 @@ const (
 // state is what `down` needs to find the servers and the network again.
 type state struct {
 	Servers []server `json:"servers"`
-	Lab     string   `json:"lab"` // netlab ID
+	Lab     string   `json:"lab"`   // netlab ID
+	Admin   string   `json:"admin"` // the admin's namespace
 }
 
 type server struct {
@@ -117,7 +120,7 @@ func up(ctx context.Context, bin string) error {
 	}
 
 	step(start, "Booting an openBIS server and a JupyterHub server (fresh Debian 12, docker and firewalld installed, not configured) on a private network, and a user's namespace on another; building the JupyterHub image once (cached)")
-	w, err := e2e.NewWorld(ctx, e2e.WorldOptions{Provision: bin, Users: []string{"alice"}, Owned: true,
+	w, err := e2e.NewWorld(ctx, e2e.WorldOptions{Provision: bin, Users: []string{"alice", "admin"}, Owned: true,
 		Server: freshserver.Options{WorkDir: workDir}, Log: os.Stderr})
 	if serr := saveState(w); err == nil {
 		err = serr
@@ -150,21 +153,47 @@ func up(ctx context.Context, bin string) error {
 		}
 		return nil
 	}
-	hosts := []struct {
-		h    e2e.Host
-		name string
-	}{{w.Hub, e2e.WorldHub}, {w.OpenBIS, e2e.WorldOpenBIS}}
-	for _, h := range hosts {
-		step(start, "Plan and apply on %s", h.name)
-		if err := h.h.WriteFile(e2e.SpecPath, spec, 0o644); err != nil {
+	// The admin's workstation: a namespace of its own with OpenSSH to both
+	// servers, their host keys in its known_hosts.
+	if err := os.RemoveAll(adminDir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(adminDir, 0o700); err != nil {
+		return err
+	}
+	adm, err := w.NewAdmin(ctx, "admin", adminDir, bin, nil)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	specPath, err := adm.WriteSpec(spec)
+	if err != nil {
+		return err
+	}
+	admin := func(want int, args ...string) error {
+		fmt.Printf("\n%sadmin$ provision %s%s\n", bold, strings.Join(args, " "), reset)
+		cmd := adm.ProvisionCommand(ctx, args...)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
+		err := cmd.Run()
+		code := 0
+		var ee interface{ ExitCode() int }
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
 			return err
 		}
-		if err := run(h.h, 2, provision("plan", h.name)...); err != nil {
-			return err
+		fmt.Printf("%s(exit %d)%s\n", faint, code, reset)
+		if code != want {
+			return fmt.Errorf("provision %s exited %d, want %d; the servers stay up for a look (.ci/demo-down removes them)", strings.Join(args, " "), code, want)
 		}
-		if err := run(h.h, 0, provision("apply", h.name)...); err != nil {
-			return err
-		}
+		return nil
+	}
+	step(start, "From the admin's workstation (another network, OpenSSH, host keys checked): plan both hosts, then apply, the JupyterHub host first")
+	if err := admin(2, "plan", "--all", specPath); err != nil {
+		return err
+	}
+	if err := admin(0, "apply", "--all", specPath); err != nil {
+		return err
 	}
 
 	step(start, "alice's browser (headless Chromium, on another network) opens the ELN page on %s and clicks the notebook button", e2e.WorldOpenBIS)
@@ -182,13 +211,16 @@ func up(ctx context.Context, bin string) error {
 	}
 
 	step(start, "A second plan finds nothing to do")
-	for _, h := range hosts {
-		if err := run(h.h, 0, provision("plan", h.name)...); err != nil {
-			return err
-		}
+	if err := admin(0, "plan", "--all", specPath); err != nil {
+		return err
 	}
 
 	step(start, "Hourly drift check on %s: examples/provision-plan.{service,timer}", e2e.WorldHub)
+	for _, h := range []e2e.Host{w.Hub, w.OpenBIS} {
+		if err := h.WriteFile(e2e.SpecPath, spec, 0o644); err != nil {
+			return err
+		}
+	}
 	if err := w.Hub.InstallDriftCheck(filepath.Join(repo, "examples"), e2e.WorldHub); err != nil {
 		return err
 	}
@@ -225,6 +257,9 @@ func saveState(w *e2e.World) error {
 	var st state
 	if w.Lab != nil {
 		st.Lab = w.Lab.ID
+	}
+	if m := w.Users["admin"]; m != nil {
+		st.Admin = m.NS
 	}
 	for _, h := range []struct {
 		h    e2e.Host
@@ -278,9 +313,11 @@ func showStatus() error {
 		fmt.Printf("%s:\n  enter it:   nsenter -t %d -m -u -i -n -p -C --root --wd bash\n  then try:   %s\n", sv.Name, sv.Pid, strings.Join(provision("plan", sv.Name), " "))
 	}
 	fmt.Printf(`              docker ps; systemctl --failed; journalctl -u provision-plan
+the admin's workstation:
+  plan both:  ip netns exec %s /var/cache/provision-demo/provision plan --all --ssh-config %s/ssh_config %s/deployment.hcl
   screenshot: %s
   remove it:  .ci/demo-down
-`, Screenshot)
+`, st.Admin, adminDir, adminDir, Screenshot)
 	return nil
 }
 
@@ -325,6 +362,9 @@ func down() error {
 		if err := netlab.Remove(st.Lab); err != nil {
 			return err
 		}
+	}
+	if err := os.RemoveAll(adminDir); err != nil {
+		return err
 	}
 	if err := os.Remove(stateFile); err != nil {
 		return err

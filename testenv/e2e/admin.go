@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 
 	"github.com/openbis/provision/testenv/sshadmin"
@@ -64,14 +65,20 @@ func (a *Admin) WriteSpec(spec []byte) (string, error) {
 // ssh configuration, connections multiplexed in the admin's control
 // directory (so Close stops them).
 func (a *Admin) Provision(ctx context.Context, args ...string) (Result, error) {
-	ssh := []string{"--ssh-config", a.ConfigPath(), "--ssh-option", "ControlPath=" + a.ControlDir() + "/%C"}
+	cmd := a.ProvisionCommand(ctx, args...)
+	return runCmd(cmd, cmd.Args)
+}
+
+// ProvisionCommand is the unstarted command Provision runs.
+func (a *Admin) ProvisionCommand(ctx context.Context, args ...string) *exec.Cmd {
 	full := append([]string{a.Bin}, args...)
 	if len(args) > 0 && (args[0] == "plan" || args[0] == "apply") {
+		ssh := []string{"--ssh-config", a.ConfigPath(), "--ssh-option", "ControlPath=" + a.ControlDir() + "/%C"}
 		full = append(append([]string{a.Bin, args[0]}, ssh...), args[1:]...)
 	}
 	cmd := a.Command(ctx, full...)
 	cmd.Env = append(cmd.Env, "NO_COLOR=1")
-	return runCmd(cmd, full)
+	return cmd
 }
 
 // Another is a second admin workstation, in the world's user namespace
