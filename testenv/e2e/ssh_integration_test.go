@@ -262,4 +262,3 @@ func repoRoot(t *testing.T) string {
 	}
 	return dir
 }
-
