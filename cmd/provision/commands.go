@@ -147,7 +147,7 @@ func (o *options) load(u *ui, arg string) (*spec.File, *engine.Saved, spec.Input
 	}
 	// A saved plan is applied as reviewed: what file() and env() read then
 	// must read the same now.
-	if changed := snap.Reads.Changed(src.Reads); saved != nil && len(changed) > 0 {
+	if changed := snap.Reads.Changed(src.Reads); (saved != nil || o.savedAll != nil) && len(changed) > 0 {
 		return nil, nil, in, u.fail(fmt.Errorf("the plan in %s was made from other inputs, so it is not applied:\n  %s\nRun plan again", arg, strings.Join(changed, "\n  ")))
 	}
 	if o.savedAll != nil {

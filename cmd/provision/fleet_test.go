@@ -146,9 +146,10 @@ func TestFleetSavedPlan(t *testing.T) {
   ssh { destination = "files.example.org" }
   file "motd" {
     path    = "DIR/motd"
-    content = "planned"
+    content = file("motd.txt")
   }`)
 	fakeSSH(t, e.dir)
+	os.WriteFile(filepath.Join(e.dir, "motd.txt"), []byte("planned"), 0o644)
 	planFile := filepath.Join(e.dir, "all.plan")
 	var out strings.Builder
 	do := func(args ...string) int {
@@ -164,6 +165,12 @@ func TestFleetSavedPlan(t *testing.T) {
 	if code := do("show", planFile); code != exitOK || !strings.Contains(out.String(), "# file.motd will be created") {
 		t.Fatalf("show: exit %d\n%s", code, out.String())
 	}
+	// What file() read changed since.
+	os.WriteFile(filepath.Join(e.dir, "motd.txt"), []byte("other"), 0o644)
+	if code := do("apply", "--state", e.state, "--lock-file", e.lock, planFile); code != exitError || !strings.Contains(out.String(), "motd.txt changed since the plan") {
+		t.Fatalf("apply with other inputs: exit %d\n%s", code, out.String())
+	}
+	os.WriteFile(filepath.Join(e.dir, "motd.txt"), []byte("planned"), 0o644)
 	// The host changes behind the plan's back.
 	os.WriteFile(filepath.Join(e.dir, "motd"), []byte("by hand"), 0o644)
 	if code := do("apply", "--state", e.state, "--lock-file", e.lock, planFile); code != exitError || !strings.Contains(out.String(), "the host changed since the plan was made") {
