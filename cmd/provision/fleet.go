@@ -41,13 +41,12 @@ func (o *options) targets(s *spec.Spec) ([]remote.Target, error) {
 	slices.SortStableFunc(names, func(a, b string) int {
 		return boolInt(b == s.Deployment.JupyterHubHost) - boolInt(a == s.Deployment.JupyterHubHost)
 	})
+	if o.dockerHost != "" || o.bus != "" {
+		return nil, errors.New("--docker-host and --bus name the daemons of one host; with --all or an ssh block, every host uses its own")
+	}
 	var ts []remote.Target
 	for _, n := range names {
-		t := o.reach(s, n)
-		if !t.Local() && (o.dockerHost != "" || o.bus != "") {
-			return nil, fmt.Errorf("--docker-host and --bus name daemons of this machine; host %s is reached through SSH and uses its own", n)
-		}
-		ts = append(ts, t)
+		ts = append(ts, o.reach(s, n))
 	}
 	for _, opt := range o.sshOptions {
 		if err := remote.CheckOption(opt); err != nil {
@@ -64,15 +63,16 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// reach is how host block name is reached: this machine when it is this
-// machine's block, else at its ssh block's destination or its name.
+// reach is how host block name is reached: in place when it is this
+// machine's block (its host name exactly: a short-name match could be
+// another deployment's host), else at its ssh block's destination or its
+// name.
 func (o *options) reach(s *spec.Spec, name string) remote.Target {
-	h := s.Host(name)
-	if here, err := pickHost(s); err == nil && here == name {
+	if here, err := os.Hostname(); err == nil && here == name {
 		return remote.Target{Host: name}
 	}
 	t := remote.Target{Host: name, Destination: name}
-	if h.SSH != nil {
+	if h := s.Host(name); h.SSH != nil {
 		if h.SSH.Destination != "" {
 			t.Destination = h.SSH.Destination
 		}
@@ -100,9 +100,19 @@ func (o *options) request(src *spec.File, in spec.Inputs, command, host string) 
 
 // hostRun is one host's answer, kept to be printed in order.
 type hostRun struct {
-	lines bytes.Buffer
+	lines capped
 	code  int
 	err   error
+}
+
+// capped is a buffer that refuses to grow beyond what Replay reads.
+type capped struct{ bytes.Buffer }
+
+func (c *capped) Write(p []byte) (int, error) {
+	if c.Len()+len(p) > render.MaxAnswer {
+		return 0, fmt.Errorf("the host's answer is longer than %d MiB", render.MaxAnswer>>20)
+	}
+	return c.Buffer.Write(p)
 }
 
 // each sends every target its request at once and waits for all.
@@ -126,22 +136,41 @@ func each(ctx context.Context, r *remote.Runner, u *ui, targets []remote.Target,
 	return runs
 }
 
-// show prints a host's answer and says whether it failed and had changes.
-func (run *hostRun) show(u *ui, t remote.Target) (render.Outcome, bool) {
-	o, err := render.Replay(&run.lines, t.Host, u)
-	failed := o.Failed || run.code == exitError || err != nil || run.err != nil
+// errReported is a host's failure it reported itself, already printed.
+var errReported = errors.New("reported by the host")
+
+// verdict is how a host's answer ended: nil when it planned (or applied)
+// and exited 0 or 2, errReported when it said what failed, else the
+// problem. A host that exits 0 without a plan has not run provision.
+func verdict(t remote.Target, code int, runErr error, o render.Outcome, replayErr error) error {
 	switch {
-	case run.err != nil && run.code == 255:
-		u.Error(fmt.Errorf("host %s: %w", t, run.err))
-	case run.err != nil && !o.Failed:
-		u.Error(fmt.Errorf("host %s: %w", t, run.err))
-	case err != nil:
-		u.Error(err)
-	case run.code != exitOK && run.code != exitDrift && run.code != exitError:
-		failed = true
-		u.Error(fmt.Errorf("host %s: provision exited with %d", t, run.code))
+	case runErr != nil:
+		return fmt.Errorf("host %s: %w", t, runErr)
+	case replayErr != nil:
+		return replayErr
+	case o.Failed:
+		return errReported
+	case code != exitOK && code != exitDrift:
+		return fmt.Errorf("host %s: provision exited with %d", t, code)
+	case !o.Planned:
+		return fmt.Errorf("host %s: no plan came back (is a wrapper or an ssh option, such as RemoteCommand, running something else?)", t)
 	}
-	return o, failed
+	return nil
+}
+
+// judge replays a host's answer on out and returns its verdict.
+func (run *hostRun) judge(out render.Renderer, t remote.Target) (render.Outcome, error) {
+	o, err := render.Replay(bytes.NewReader(run.lines.Bytes()), t.Host, out)
+	return o, verdict(t, run.code, run.err, o, err)
+}
+
+// show prints a host's answer and says whether it failed.
+func (run *hostRun) show(u *ui, t remote.Target) (render.Outcome, bool) {
+	o, err := run.judge(u.Renderer, t)
+	if err != nil && err != errReported {
+		u.Error(err)
+	}
+	return o, err != nil
 }
 
 // planFleet plans every target at once and prints the plans host by host.
@@ -152,6 +181,7 @@ func (o *options) planFleet(ctx context.Context, u *ui, src *spec.File, in spec.
 	if err != nil {
 		return u.fail(err)
 	}
+	defer r.Close()
 	base, err := o.request(src, in, "plan", "")
 	if err != nil {
 		return u.fail(err)
@@ -174,7 +204,7 @@ func (o *options) planFleet(ctx context.Context, u *ui, src *spec.File, in spec.
 		case out.Pending:
 			pending = append(pending, t.Host)
 		}
-		if out.Saved != nil {
+		if out.Saved != nil && out.Saved.Host == t.Host {
 			saved = append(saved, out.Saved)
 		}
 	}
@@ -213,6 +243,7 @@ func (o *options) applyFleet(ctx context.Context, u *ui, src *spec.File, in spec
 	if err != nil {
 		return u.fail(err)
 	}
+	defer r.Close()
 	base, err := o.request(src, in, "plan", "")
 	if err != nil {
 		return u.fail(err)
@@ -234,7 +265,7 @@ func (o *options) applyFleet(ctx context.Context, u *ui, src *spec.File, in spec
 	runs := each(ctx, r, u, targets, req)
 	var failed []string
 	for i, run := range runs {
-		if run.err != nil || run.code == exitError || run.code == 255 {
+		if _, err := run.judge(render.NewJSON(io.Discard), targets[i]); err != nil {
 			failed = append(failed, targets[i].Host)
 		}
 	}
@@ -280,22 +311,18 @@ func (o *options) applyHost(ctx context.Context, r *remote.Runner, u *ui, t remo
 	var replayErr error
 	go func() {
 		defer close(done)
-		out, replayErr = render.Replay(pr, t.Host, u)
+		out, replayErr = render.Replay(pr, t.Host, u.Renderer)
 		io.Copy(io.Discard, pr) // let the host finish writing
 	}()
 	run.code, run.err = r.Run(ctx, t, rq, pw, u.Note)
 	pw.Close()
 	<-done
-	switch {
-	case run.err != nil:
-		u.Error(fmt.Errorf("host %s: %w", t, run.err))
-	case replayErr != nil:
-		u.Error(replayErr)
-	case run.code != exitOK && !out.Failed:
-		u.Error(fmt.Errorf("host %s: provision exited with %d", t, run.code))
+	err := verdict(t, run.code, run.err, out, replayErr)
+	if err == nil && run.code != exitOK {
+		err = fmt.Errorf("host %s: provision exited with %d", t, run.code)
 	}
-	if run.err != nil || replayErr != nil || run.code != exitOK || out.Failed {
-		return errors.New("failed")
+	if err != nil && err != errReported {
+		u.Error(err)
 	}
-	return nil
+	return err
 }

@@ -30,6 +30,8 @@ while [ "$1" != "--" ]; do shift; done
 dest=$2 cmd=$3
 echo "$dest" >>` + dir + `/ssh.log
 if [ "$dest" = down.example.org ]; then echo "ssh: connect to host down.example.org port 22: Connection refused" >&2; exit 255; fi
+if [ "$dest" = silent.example.org ]; then cat >/dev/null; exit 0; fi
+if [ "$dest" = odd.example.org ]; then exit 127; fi
 exec sh -c "$(printf %s "$cmd" | sed "s|` + remote.BinDir + `|` + cache + `|g")"
 `
 	prog := filepath.Join(dir, "ssh")
@@ -178,5 +180,31 @@ func TestFleetSavedPlan(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(e.dir, "motd")); string(b) != "by hand" {
 		t.Errorf("a refused plan changed the host: %q", b)
+	}
+}
+
+// A host that answers no plan, or exits oddly, is a failure: plan does not
+// count it as converged, and apply touches no host.
+func TestFleetOddHosts(t *testing.T) {
+	for _, tt := range []struct{ dest, want string }{
+		{"silent.example.org", "no plan came back"},
+		{"odd.example.org", "provision exited with 127"},
+	} {
+		t.Run(tt.dest, func(t *testing.T) {
+			e := newEnv(t, `
+  ssh { destination = "`+tt.dest+`" }
+  file "motd" {
+    path    = "DIR/motd"
+    content = "x"
+  }`)
+			fakeSSH(t, e.dir)
+			for _, cmd := range []string{"plan", "apply"} {
+				var out strings.Builder
+				code := run(context.Background(), []string{cmd, "--host", "files.example.org", "--state", e.state, "--lock-file", e.lock, e.spec}, strings.NewReader(""), &out, &out)
+				if code != exitError || !strings.Contains(out.String(), tt.want) {
+					t.Errorf("%s: exit %d\n%s", cmd, code, out.String())
+				}
+			}
+		})
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -22,6 +24,10 @@ func newRemoteCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// An admin that goes away (Ctrl-C, a dropped link) closes the
+			// connection: the apply goes on to a step's end rather than
+			// die between two at its next line of output.
+			signal.Ignore(syscall.SIGPIPE, syscall.SIGHUP)
 			j := render.NewHostJSON(cmd.OutOrStdout())
 			u := &ui{Renderer: j, json: true, out: cmd.OutOrStdout()}
 			req, err := remote.ReadRequest(cmd.InOrStdin())
@@ -34,6 +40,10 @@ func newRemoteCmd() *cobra.Command {
 			}
 			if o.lockPath == "" {
 				o.lockPath = engine.DefaultLockPath
+			}
+			// Only what the admin's machine read, even when it read nothing.
+			if req.Source.Inputs.Captured == nil {
+				req.Source.Inputs.Captured = map[string][]byte{}
 			}
 			src, diags := spec.Decode(req.Source.Filename, req.Source.Spec, req.Source.Inputs)
 			u.diagnostics(src, diags)

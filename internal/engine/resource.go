@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 )
 
@@ -64,6 +66,19 @@ type Change struct {
 	Deferred bool `json:"deferred,omitempty"`
 	// Data carries what Apply needs from the read (executor-private).
 	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// CheckChange refuses a change no provision makes: one read from a file
+// or from another host's answer.
+func CheckChange(ch *Change) error {
+	if ch == nil {
+		return errors.New("an empty change")
+	}
+	switch ch.Action {
+	case NoOp, Create, Update, Replace, Delete:
+		return nil
+	}
+	return fmt.Errorf("change %s has no action %q", ch.Address, ch.Action)
 }
 
 // Pending reports whether the change does anything.

@@ -108,6 +108,9 @@ func ReadSavedAll(b []byte) (sa *SavedAll, ok bool, err error) {
 		if h == nil || h.Format != planMagic {
 			return nil, true, fmt.Errorf("a host's plan is not a provision plan (expected format %s)", planMagic)
 		}
+		if err := h.check(); err != nil {
+			return nil, true, err
+		}
 	}
 	return sa, true, nil
 }
@@ -129,7 +132,19 @@ func ReadSaved(b []byte) (*Saved, error) {
 	if err := json.Unmarshal(b, &sp); err != nil || sp.Format != planMagic {
 		return nil, fmt.Errorf("not a provision plan file (expected format %s)", planMagic)
 	}
+	if err := sp.check(); err != nil {
+		return nil, err
+	}
 	return &sp, nil
+}
+
+func (sp *Saved) check() error {
+	for _, ch := range sp.Changes {
+		if err := CheckChange(ch); err != nil {
+			return fmt.Errorf("the plan of %s: %w", sp.Host, err)
+		}
+	}
+	return nil
 }
 
 // StateChanged compares the state file of a fresh plan with the saved

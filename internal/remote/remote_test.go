@@ -16,7 +16,8 @@ func TestArgs(t *testing.T) {
 	// ssh keeps the first value of an option: the enforced ones come
 	// before the admin's, and the destination after "--".
 	for _, want := range []string{
-		"-F /etc/provision/ssh_config -o BatchMode=yes -o StrictHostKeyChecking=yes -o ProxyJump=bastion -o ControlMaster=auto",
+		"-F /etc/provision/ssh_config -o BatchMode=yes -o StrictHostKeyChecking=yes -o RemoteCommand=none",
+		"-o PermitLocalCommand=no -o ProxyJump=bastion -o ConnectTimeout=30",
 		"-o ControlPersist=60s -T -x -p 2222 -- admin@192.0.2.10 true",
 	} {
 		if !strings.Contains(got, want) {
@@ -38,6 +39,8 @@ func TestCheckOption(t *testing.T) {
 		{"StrictHostKeyChecking=no", false},
 		{"stricthostkeychecking=accept-new", false},
 		{"BatchMode=no", false},
+		{"RemoteCommand=/bin/true", false},
+		{"ConnectTimeout=5", true},
 		{"-oProxyCommand=sh", false},
 		{"NoEquals", false},
 		{"Bad Key=1", false},
@@ -55,8 +58,9 @@ func TestCheckOption(t *testing.T) {
 func TestScriptsQuote(t *testing.T) {
 	r := &Runner{sum: strings.Repeat("ab", 32)}
 	for name, s := range map[string]string{"run": r.runScript(), "install": r.installScript()} {
-		// Two wrappers of '…' each: no quote of the script's own.
-		if strings.Count(s, "'") != 4 || !strings.Contains(s, r.sum) {
+		// Two single-quoted words for the login shell, whatever it is:
+		// no quote and no newline of the script's own.
+		if strings.Count(s, "'") != 4 || strings.Contains(s, "\n") || !strings.Contains(s, r.sum) {
 			t.Errorf("%s script breaks its quoting or lacks the hash:\n%s", name, s)
 		}
 	}

@@ -68,26 +68,34 @@ type Runner struct {
 	SSH *SSH
 	// Self is the running binary, copied to hosts that lack it.
 	Self string
-	sum  string // Self's SHA-256, hex
+	bin  *os.File // Self as it runs, whatever replaces the file meanwhile
+	size int64
+	sum  string // its SHA-256, hex
 }
 
-// NewRunner hashes the running binary, which hosts are given.
+// NewRunner hashes the running binary, which hosts are given. Close it.
 func NewRunner(ssh *SSH) (*Runner, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find provision's own binary: %w", err)
 	}
-	f, err := os.Open(self)
+	// The running program's own bytes, not the file at its path: a package
+	// upgrade during the run must not send other bytes than were hashed.
+	f, err := os.Open("/proc/self/exe")
 	if err != nil {
 		return nil, fmt.Errorf("read provision's own binary: %w", err)
 	}
-	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	n, err := io.Copy(h, f)
+	if err != nil {
+		f.Close()
 		return nil, fmt.Errorf("read provision's own binary: %w", err)
 	}
-	return &Runner{SSH: ssh, Self: self, sum: hex.EncodeToString(h.Sum(nil))}, nil
+	return &Runner{SSH: ssh, Self: self, bin: f, size: n, sum: hex.EncodeToString(h.Sum(nil))}, nil
 }
+
+// Close releases the binary.
+func (r *Runner) Close() error { return r.bin.Close() }
 
 // Sum is the SHA-256 of the binary hosts run.
 func (r *Runner) Sum() string { return r.sum }
@@ -135,12 +143,10 @@ func (r *Runner) Run(ctx context.Context, t Target, req *Request, stdout io.Writ
 }
 
 func (r *Runner) install(ctx context.Context, t Target) error {
-	bin, err := os.Open(r.Self)
-	if err != nil {
-		return fmt.Errorf("read provision's own binary: %w", err)
+	if runtime.GOOS != "linux" || machine(runtime.GOARCH) == "" {
+		return fmt.Errorf("this provision is built for %s/%s; hosts run the Linux build: run provision from a Linux machine", runtime.GOOS, runtime.GOARCH)
 	}
-	defer bin.Close()
-	code, err := r.SSH.Run(ctx, t, r.installScript(), bin, io.Discard)
+	code, err := r.SSH.Run(ctx, t, r.installScript(), io.NewSectionReader(r.bin, 0, r.size), io.Discard)
 	if err == nil && code != 0 {
 		err = fmt.Errorf("exit %d", code)
 	}
@@ -150,11 +156,14 @@ func (r *Runner) install(ctx context.Context, t Target) error {
 	return nil
 }
 
-// asRoot runs a script as root: directly when the login is root's, else
-// through sudo without a password prompt. The scripts hold only fixed text
-// and hex digits, never a spec value.
+// asRoot runs a one-line sh script as root: directly when the login is
+// root's, else through sudo without a password prompt. The login shell
+// (sshd runs the command with it, and it may be fish or csh) only has to
+// read two single-quoted words; sh does the rest. The scripts hold only
+// fixed text and hex digits, never a spec value, and no single quote.
 func asRoot(script string) string {
-	return `if [ "$(id -u)" = 0 ]; then sh -c '` + script + `'; else sudo -n sh -c '` + script + `'; fi`
+	wrap := `if [ "$(id -u)" = 0 ]; then exec sh -c "$1"; else exec sudo -n sh -c "$1"; fi`
+	return `/bin/sh -c '` + wrap + `' provision '` + script + `'`
 }
 
 // runScript runs the cached binary if it is there and matches its hash.
@@ -170,20 +179,28 @@ const keep = 3
 // into a temporary file next to it, checked against its hash, synced, then
 // renamed into place; older versions beyond keep are removed.
 func (r *Runner) installScript() string {
-	arch := map[string]string{"amd64": "x86_64", "arm64": "aarch64", "386": "i686", "ppc64le": "ppc64le", "s390x": "s390x"}[runtime.GOARCH]
+	arch := machine(runtime.GOARCH)
 	lines := []string{
 		`set -eu`,
-		fmt.Sprintf(`m=$(uname -m); [ "$m" = %s ] || { echo "the host is $m, this provision is built for %s: install the package built for $m" >&2; exit 1; }`, arch, arch),
+		fmt.Sprintf(`s=$(uname -s) m=$(uname -m); [ "$s" = Linux ] && [ "$m" = %s ] || { echo "the host is $s $m, this provision is built for Linux %s: install the package built for it" >&2; exit 1; }`, arch, arch),
 		`umask 022`,
 		fmt.Sprintf(`d=%s; mkdir -p "$d"`, BinDir),
 		`[ ! -L "$d" ] && [ "$(stat -c %u "$d")" = 0 ] || { echo "$d is not a directory of root" >&2; exit 1; }`,
 		`chmod 0755 "$d"`,
-		`t=$(mktemp "$d/.provision-XXXXXX"); trap "rm -f \"\$t\"" EXIT`,
+		// Copies a killed install left behind.
+		`find "$d" -maxdepth 1 -name ".provision-*" -mmin +60 -exec rm -f {} +`,
+		`t=$(mktemp "$d/.provision-XXXXXX"); trap "rm -f \"\$t\"" EXIT; trap "exit 1" HUP INT TERM PIPE`,
 		`cat >"$t"`,
 		fmt.Sprintf(`echo "%s  $t" | sha256sum -c --status || { echo "the copy does not match the SHA-256 of the admin binary; not installed" >&2; exit 1; }`, r.sum),
 		`chmod 0755 "$t"; sync "$t"`,
 		fmt.Sprintf(`mv -f "$t" "$d/provision-%s"; trap - EXIT`, r.sum),
 		fmt.Sprintf(`ls -t "$d" | grep -E "^provision-[0-9a-f]{64}$" | tail -n +%d | while read -r f; do rm -f "$d/$f"; done`, keep+1),
 	}
-	return asRoot(strings.Join(lines, "\n"))
+	return asRoot(strings.Join(lines, "; "))
+}
+
+// machine is uname -m of a Go architecture, "" for one provision is not
+// built for.
+func machine(goarch string) string {
+	return map[string]string{"amd64": "x86_64", "arm64": "aarch64", "386": "i686", "ppc64le": "ppc64le", "s390x": "s390x"}[goarch]
 }

@@ -63,7 +63,15 @@ type SSH struct {
 // host keys checked against known_hosts, never accepted blindly. ssh takes
 // the first value it is given, and command-line options come before any
 // configuration file.
-var enforced = []string{"BatchMode=yes", "StrictHostKeyChecking=yes"}
+// The others keep the session what provision needs: its command run, on
+// stdin and stdout, and ssh waiting for it.
+var enforced = []string{"BatchMode=yes", "StrictHostKeyChecking=yes",
+	"RemoteCommand=none", "ForkAfterAuthentication=no", "SessionType=default", "StdinNull=no", "PermitLocalCommand=no"}
+
+// defaults are options the admin may override (with --ssh-option or a
+// config file): a host that does not answer, or a link that dies silently,
+// is an error within a minute, not a hang.
+var defaults = []string{"ConnectTimeout=30", "ServerAliveInterval=15", "ServerAliveCountMax=4"}
 
 // CheckOption refuses an -o option that would weaken what provision
 // enforces, or that is not KEY=VALUE.
@@ -74,7 +82,7 @@ func CheckOption(opt string) error {
 	}
 	for _, e := range enforced {
 		if k, _, _ := strings.Cut(e, "="); strings.EqualFold(k, key) {
-			return fmt.Errorf("ssh option %q: provision always runs ssh with %s (no password prompts, host keys checked against known_hosts)", opt, e)
+			return fmt.Errorf("ssh option %q: provision always runs ssh with %s (no password prompts, host keys checked against known_hosts, its own command on the session)", opt, e)
 		}
 	}
 	return nil
@@ -111,6 +119,9 @@ func (s *SSH) args(t Target, command string) ([]string, error) {
 			return nil, err
 		}
 		args = append(args, "-o", o)
+	}
+	for _, d := range defaults {
+		args = append(args, "-o", d)
 	}
 	if s.ControlDir != "" {
 		if err := os.MkdirAll(s.ControlDir, 0o700); err != nil {
@@ -152,6 +163,9 @@ func (s *SSH) Run(ctx context.Context, t Target, command string, stdin io.Reader
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, errf
 	cmd.WaitDelay = 10 * time.Second
 	err = cmd.Run()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		err = nil // ssh exited 0; something it started kept its output open
+	}
 	stderr, _ := io.ReadAll(io.NewSectionReader(errf, 0, 1<<20))
 	var ee *exec.ExitError
 	switch {
@@ -187,7 +201,7 @@ func sshError(t Target, stderr []byte) error {
 	switch {
 	case strings.Contains(msg, "Host key verification failed"), strings.Contains(msg, "No ED25519 host key is known"),
 		strings.Contains(msg, "REMOTE HOST IDENTIFICATION HAS CHANGED"):
-		hint = "\nprovision checks host keys strictly: verify the host's key and add it to known_hosts (for example by connecting once with ssh " + t.Destination + ")."
+		hint = "\nprovision checks host keys strictly: verify the host's key and add it to known_hosts (for example by connecting once with ssh, with the same configuration and port)."
 	case strings.Contains(msg, "Permission denied"):
 		hint = "\nssh runs in batch mode, without password prompts: use a key (or the agent) that the host accepts."
 	case strings.Contains(msg, "Could not resolve hostname"):

@@ -71,6 +71,10 @@ func NewHostJSON(w io.Writer) *JSON {
 	return j
 }
 
+// ForHost makes the lines that follow carry host, until a plan names
+// another: Replay renders each host's answer so.
+func (j *JSON) ForHost(host string) { j.host = host }
+
 // Saved sends a host's saved plan to the admin's provision.
 func (j *JSON) Saved(sp *engine.Saved) error {
 	b, err := json.Marshal(sp)

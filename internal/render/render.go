@@ -126,7 +126,7 @@ func (t *Text) Plan(p *engine.Plan) error {
 		addr := Escape(ch.Address)
 		fmt.Fprintf(w, "  %s# %s%s %s\n", c.Bold, addr, c.Reset, headline(ch))
 		if ch.Action != engine.NoOp {
-			fmt.Fprintf(w, "  %s%s%s %s\n", c.action(ch.Action), ch.Action, c.Reset, addr)
+			fmt.Fprintf(w, "  %s%s%s %s\n", c.action(ch.Action), Escape(string(ch.Action)), c.Reset, addr)
 		}
 		for _, r := range ch.Reasons {
 			fmt.Fprintf(w, "      %s%s%s\n", c.Faint, Escape(r), c.Reset)
@@ -272,11 +272,11 @@ func (t *Text) Transfer(addr, msg string, current, total int64) {
 		t.Progress(addr, msg) // sets the bar off from what came before
 	}
 	const width = 30
-	current = min(current, total)
-	n := int(current * width / total)
-	fmt.Fprintf(t.out, "\r  [%s%s] %3d%% %s/%s", strings.Repeat("=", n), strings.Repeat(" ", width-n), current*100/total, bytesText(current), bytesText(total))
+	frac := float64(min(max(current, 0), total)) / float64(total)
+	n := int(frac * width)
+	fmt.Fprintf(t.out, "\r  [%s%s] %3d%% %s/%s", strings.Repeat("=", n), strings.Repeat(" ", width-n), int(frac*100), bytesText(current), bytesText(total))
 	t.bar = key
-	if current == total {
+	if current >= total {
 		t.endBar()
 	}
 }

@@ -28,6 +28,11 @@ type Outcome struct {
 // never printed raw.
 func Replay(r io.Reader, host string, out Renderer) (Outcome, error) {
 	var o Outcome
+	if h, ok := out.(interface{ ForHost(string) }); ok {
+		h.ForHost(host)
+	}
+	lim := &io.LimitedReader{R: r, N: MaxAnswer + 1}
+	r = lim
 	var p *engine.Plan
 	plan := func() *engine.Plan {
 		if p == nil {
@@ -48,8 +53,21 @@ func Replay(r io.Reader, host string, out Renderer) (Outcome, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 64<<20)
 	for sc.Scan() {
+		var head struct{ Type string }
 		var l Line
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+		var d diagnostic
+		err := json.Unmarshal(sc.Bytes(), &head)
+		switch {
+		case err != nil:
+		case head.Type == "diagnostic":
+			err = json.Unmarshal(sc.Bytes(), &d)
+		default:
+			err = json.Unmarshal(sc.Bytes(), &l)
+		}
+		if err == nil && l.Change != nil {
+			err = engine.CheckChange(l.Change)
+		}
+		if err != nil {
 			flush()
 			return o, fmt.Errorf("host %s answered with something that is not provision's JSON: %q", host, truncate(sc.Text(), 200))
 		}
@@ -101,27 +119,45 @@ func Replay(r io.Reader, host string, out Renderer) (Outcome, error) {
 			}
 			out.Applied(host, s)
 		case "saved":
-			if err := json.Unmarshal(l.Plan, &o.Saved); err != nil {
-				return o, fmt.Errorf("host %s sent a plan that does not decode: %w", host, err)
+			sp, err := engine.ReadSaved(l.Plan)
+			if err == nil && sp.Host != host {
+				err = fmt.Errorf("it is the plan of %q", sp.Host)
 			}
+			if err != nil {
+				return o, fmt.Errorf("host %s sent a plan that is not its own: %w", host, err)
+			}
+			o.Saved = sp
 		case "error":
 			flush()
 			o.Failed = true
 			out.Error(fmt.Errorf("%s: %s", host, l.Message))
-		case "diagnostic":
+		}
+		if d.Type == "diagnostic" {
+			// The spec decoded on the admin's machine; a host that finds
+			// otherwise says so here.
+			msg := fmt.Errorf("%s: %s: %s", host, d.Summary, d.Detail)
+			if d.Severity == "warning" {
+				out.Warning(msg.Error())
+				continue
+			}
 			flush()
 			o.Failed = true
-			var d diagnostic
-			json.Unmarshal(sc.Bytes(), &d)
-			out.Error(fmt.Errorf("%s: %s: %s", host, d.Summary, d.Detail))
+			out.Error(msg)
 		}
 	}
 	flush()
+	if lim.N <= 0 {
+		return o, fmt.Errorf("host %s: its answer is longer than %d MiB", host, MaxAnswer>>20)
+	}
 	if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
 		return o, fmt.Errorf("read the answer of host %s: %w", host, err)
 	}
 	return o, nil
 }
+
+// MaxAnswer bounds what Replay reads of one host: a broken or hostile
+// host must not fill the admin's memory.
+const MaxAnswer = 64 << 20
 
 func truncate(s string, n int) string {
 	if len(s) > n {

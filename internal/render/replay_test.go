@@ -104,3 +104,48 @@ func TestTransferBar(t *testing.T) {
 		t.Errorf("the bar was not redrawn in place: %q", got)
 	}
 }
+
+// What a broken or hostile host may send: refused or rendered harmlessly,
+// never a crash, never raw terminal control, always under its own name.
+func TestReplayHostile(t *testing.T) {
+	for _, tt := range []struct {
+		name, lines string
+		err         string // "" means replayed without error
+		want        string // in the text output
+	}{
+		{"escape in an action", `{"type":"change","change":{"address":"a","action":"\u001b]0;pwned\u0007"}}`, "not provision's JSON", ""},
+		{"an empty change", `{"type":"change","change":null}` + "\n" + `{"type":"summary","summary":{},"pending":false}`, "", "No changes."},
+		{"negative progress", `{"type":"progress","address":"a","message":"m","current":-5,"total":10}`, "", "a: m"},
+		{"diagnostic", `{"type":"diagnostic","severity":"error","summary":"Bad","detail":"worse"}`, "", "h: Bad: worse"},
+		{"another host's plan", `{"type":"saved","plan":{"format":"provision-plan/v1","host":"other","changes":[]}}`, "not its own", ""},
+		{"a saved plan with a null change", `{"type":"saved","plan":{"format":"provision-plan/v1","host":"h","changes":[null]}}`, "not its own", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r, w, _ := os.Pipe() // a terminal-like writer: bars are drawn
+			text := NewText(w, w, true)
+			o, err := Replay(strings.NewReader(tt.lines+"\n"), "h", text)
+			w.Close()
+			got, _ := io.ReadAll(r)
+			if (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) {
+				t.Fatalf("err = %v, want %q", err, tt.err)
+			}
+			if !strings.Contains(string(got), tt.want) || strings.Contains(string(got), "\x1b]") {
+				t.Errorf("output %q, want %q", got, tt.want)
+			}
+			_ = o
+		})
+	}
+}
+
+// In JSON, every line of a host's answer carries that host, also when a
+// plan of another host came before.
+func TestReplayJSONHost(t *testing.T) {
+	var b bytes.Buffer
+	j := NewJSON(&b)
+	j.Plan(&engine.Plan{Host: "first"})
+	b.Reset()
+	Replay(strings.NewReader(`{"type":"error","message":"down"}`+"\n"), "second", j)
+	if !strings.Contains(b.String(), `"host":"second"`) {
+		t.Errorf("%s", b.String())
+	}
+}

@@ -163,16 +163,19 @@ func (d *decoder) ssh(b *hcl.Block) *SSH {
 	s := &SSH{Range: b.DefRange}
 	dest, ok := d.checked(c.Attributes, "destination", "")
 	if ok {
-		user, host, hasUser := strings.Cut(dest, "@")
-		if !hasUser {
-			user, host = "", dest
+		// ssh splits at the last '@'; the host may reach a ProxyCommand's
+		// %h, so it is a name or an address, not an option or a URI.
+		user, host := "", dest
+		i := strings.LastIndex(dest, "@")
+		if i >= 0 {
+			user, host = dest[:i], dest[i+1:]
 		}
 		switch {
-		case host == "" || (hasUser && user == "") || strings.HasPrefix(dest, "-") ||
+		case host == "" || (i >= 0 && user == "") || strings.Contains(dest, "://") || strings.HasPrefix(user, "-") || strings.HasPrefix(host, "-") ||
 			strings.ContainsFunc(dest, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) ||
-			strings.Count(dest, "@") > 1:
+			strings.ContainsAny(host, "/;|&$`'\"\\<>(){}*?!"):
 			d.errorf(c.Attributes["destination"].Expr.Range().Ptr(), "Invalid SSH destination",
-				"destination %q must be [user@]host as ssh takes it, e.g. \"root@192.0.2.10\" or \"admin@openbis.example.org\" (no spaces, no leading '-').", dest)
+				"destination %q must be [user@]host as ssh takes it, e.g. \"root@192.0.2.10\" or \"admin@openbis.example.org\" (no spaces, no leading '-', no ssh:// URI).", dest)
 		}
 		s.Destination = dest
 	}

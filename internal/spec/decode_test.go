@@ -99,6 +99,8 @@ host "openbis.example.org" {`, "Duplicate host block", "21:6", Inputs{}},
 		{"unclean path", `home = "/srv/home"`, `start_script = "/usr/local//bin/x.sh"`, "Unclean path", "17:20", Inputs{}},
 		{"ssh option as destination", `firewall {}`, "firewall {}\n  ssh { destination = \"-oProxyCommand=sh\" }", "Invalid SSH destination", "20:23", Inputs{}},
 		{"ssh destination with space", `firewall {}`, "firewall {}\n  ssh { destination = \"root@hub example\" }", "Invalid SSH destination", "20:23", Inputs{}},
+		{"ssh option as host", `firewall {}`, "firewall {}\n  ssh { destination = \"root@-oProxyCommand=sh\" }", "Invalid SSH destination", "20:23", Inputs{}},
+		{"ssh URI", `firewall {}`, "firewall {}\n  ssh { destination = \"ssh://root@hub\" }", "Invalid SSH destination", "20:23", Inputs{}},
 		{"ssh destination without user", `firewall {}`, "firewall {}\n  ssh { destination = \"@hub\" }", "Invalid SSH destination", "20:23", Inputs{}},
 		{"ssh port", `firewall {}`, "firewall {}\n  ssh { port = 0 }", "Invalid port", "20:16", Inputs{}},
 		{"two ssh blocks", `firewall {}`, "firewall {}\n  ssh {}\n  ssh {}", "Duplicate block", "21:3", Inputs{}},
@@ -350,5 +352,17 @@ func TestCaptured(t *testing.T) {
 	}
 	if len(host.Reads.Changed(admin.Reads)) != 0 {
 		t.Errorf("reads differ: %v", host.Reads.Changed(admin.Reads))
+	}
+
+	// The admin's machine read nothing: the host reads nothing either,
+	// although it has the file.
+	os.WriteFile(filepath.Join(dir, "motd.txt"), []byte("the host's own"), 0o644)
+	try := strings.Replace(src, `${file("motd.txt")} ${env("PROVISION_TEST_GREETING")}`, `${try(file("motd.txt"), "default")}`, 1)
+	host, diags = Decode(name, []byte(try), Inputs{Captured: map[string][]byte{}})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if got := host.Spec.Host("openbis.example.org").Files[0].Content; got != "default" {
+		t.Errorf("with nothing captured, the host read %q", got)
 	}
 }
