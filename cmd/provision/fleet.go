@@ -81,20 +81,21 @@ func (o *options) reach(s *spec.Spec, name string) remote.Target {
 	return t
 }
 
-func (o *options) runner() (*remote.Runner, error) {
-	// PROVISION_SSH names another ssh client (a wrapper), as GIT_SSH does.
-	return remote.NewRunner(&remote.SSH{Program: os.Getenv("PROVISION_SSH"), Config: o.sshConfig, Options: o.sshOptions, ControlDir: remote.DefaultControlDir()})
-}
-
-// request is what every host is asked, with the spec as this machine
-// evaluated it: the hosts read nothing of their own for file() and env().
-func (o *options) request(src *spec.File, in spec.Inputs, command, host string) (*remote.Request, error) {
+// connect readies the runner, and the plan request every host is sent,
+// with the spec as this machine evaluated it: the hosts read nothing of
+// their own for file() and env().
+func (o *options) connect(src *spec.File, in spec.Inputs) (*remote.Runner, *remote.Request, error) {
 	snap, err := src.Snapshot(in)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	snap.Inputs.Captured = src.Captured
-	return &remote.Request{Command: command, Host: host, Source: snap, State: o.statePath, LockFile: o.lockPath,
+	// PROVISION_SSH names another ssh client (a wrapper), as GIT_SSH does.
+	r, err := remote.NewRunner(&remote.SSH{Program: os.Getenv("PROVISION_SSH"), Config: o.sshConfig, Options: o.sshOptions, ControlDir: remote.DefaultControlDir()})
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, &remote.Request{Command: "plan", Source: snap, State: o.statePath, LockFile: o.lockPath,
 		LockTimeout: o.lockTimeout, Refresh: o.refresh}, nil
 }
 
@@ -177,15 +178,11 @@ func (run *hostRun) show(u *ui, t remote.Target) (render.Outcome, bool) {
 // It exits 1 when any host failed (naming it; the others' plans are still
 // shown), else 2 when any has changes pending, else 0.
 func (o *options) planFleet(ctx context.Context, u *ui, src *spec.File, in spec.Inputs, targets []remote.Target) error {
-	r, err := o.runner()
+	r, base, err := o.connect(src, in)
 	if err != nil {
 		return u.fail(err)
 	}
 	defer r.Close()
-	base, err := o.request(src, in, "plan", "")
-	if err != nil {
-		return u.fail(err)
-	}
 	runs := each(ctx, r, u, targets, func(t remote.Target) *remote.Request {
 		req := *base
 		req.Host, req.Save = t.Host, o.out != ""
@@ -239,15 +236,11 @@ func (o *options) planFleet(ctx context.Context, u *ui, src *spec.File, in spec.
 // stops the run: the hosts after it stay as they are. The JupyterHub host
 // must pass its health check before the next host's profile points to it.
 func (o *options) applyFleet(ctx context.Context, u *ui, src *spec.File, in spec.Inputs, targets []remote.Target) error {
-	r, err := o.runner()
+	r, base, err := o.connect(src, in)
 	if err != nil {
 		return u.fail(err)
 	}
 	defer r.Close()
-	base, err := o.request(src, in, "plan", "")
-	if err != nil {
-		return u.fail(err)
-	}
 	saved := map[string]*engine.Saved{}
 	if o.savedAll != nil {
 		for _, sp := range o.savedAll.Hosts {

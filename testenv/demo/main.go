@@ -20,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -135,9 +136,9 @@ func up(ctx context.Context, bin string) error {
 		return err
 	}
 
-	run := func(h e2e.Host, want int, args ...string) error {
-		fmt.Printf("\n%s%s# %s%s\n", bold, serverName(w, h), strings.Join(args, " "), reset)
-		cmd := h.Command(ctx, args...)
+	// show runs cmd, printed as prompt and args, streaming its output.
+	show := func(cmd *exec.Cmd, want int, prompt string, args []string) error {
+		fmt.Printf("\n%s%s %s%s\n", bold, prompt, strings.Join(args, " "), reset)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
 		err := cmd.Run()
 		code := 0
@@ -152,6 +153,9 @@ func up(ctx context.Context, bin string) error {
 			return fmt.Errorf("%s exited %d, want %d; the servers stay up for a look (.ci/demo-down removes them)", strings.Join(args, " "), code, want)
 		}
 		return nil
+	}
+	run := func(h e2e.Host, want int, args ...string) error {
+		return show(h.Command(ctx, args...), want, serverName(w, h)+"#", args)
 	}
 	// The admin's workstation: a namespace of its own with OpenSSH to both
 	// servers, their host keys in its known_hosts.
@@ -171,22 +175,7 @@ func up(ctx context.Context, bin string) error {
 		return err
 	}
 	admin := func(want int, args ...string) error {
-		fmt.Printf("\n%sadmin$ provision %s%s\n", bold, strings.Join(args, " "), reset)
-		cmd := adm.ProvisionCommand(ctx, args...)
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
-		err := cmd.Run()
-		code := 0
-		var ee interface{ ExitCode() int }
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		} else if err != nil {
-			return err
-		}
-		fmt.Printf("%s(exit %d)%s\n", faint, code, reset)
-		if code != want {
-			return fmt.Errorf("provision %s exited %d, want %d; the servers stay up for a look (.ci/demo-down removes them)", strings.Join(args, " "), code, want)
-		}
-		return nil
+		return show(adm.ProvisionCommand(ctx, args...), want, "admin$ provision", args)
 	}
 	step(start, "From the admin's workstation (another network, OpenSSH, host keys checked): plan both hosts, then apply, the JupyterHub host first")
 	if err := admin(2, "plan", "--all", specPath); err != nil {
