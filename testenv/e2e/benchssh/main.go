@@ -187,8 +187,8 @@ func run(ctx context.Context, runs int, bin string, facts int, hold bool) (err e
 		binSize = fi.Size()
 	}
 	hashAdmin := &sample{name: fmt.Sprintf("binary check, admin side: SHA-256 of provision's own %.0f MiB binary, every run (Go)", float64(binSize)/(1<<20))}
-	hashHost := &sample{name: "binary check, host side: `sha256sum -c` of the cached binary, every run"}
-	changes := &sample{name: "— of which Docker's `GET /containers/jupyterhub-openbis/changes` (curl on the hub's socket)"}
+	hashHost := &sample{name: "binary check, host side: `sha256sum -c` of the cached binary (done once, when it is written; a run checks its size)"}
+	changes := &sample{name: "for comparison: Docker's own diff, `GET /containers/jupyterhub-openbis/changes`, which the plan no longer asks (it reads the overlay upper directory)"}
 	tasks := map[string]int{}
 
 	// The first plan after the apply reuses the apply's masters: stop them,
