@@ -73,11 +73,14 @@ func (a *Admin) Provision(ctx context.Context, args ...string) (Result, error) {
 func (a *Admin) ProvisionCommand(ctx context.Context, args ...string) *exec.Cmd {
 	full := append([]string{a.Bin}, args...)
 	if len(args) > 0 && (args[0] == "plan" || args[0] == "apply") {
-		ssh := []string{"--ssh-config", a.ConfigPath(), "--ssh-option", "ControlPath=" + a.ControlDir() + "/%C"}
+		ssh := []string{"--ssh-config", a.ConfigPath(), "--ssh-option", "ControlPath=" + a.ControlDir() + "/%C",
+			"--ssh-option", "ControlMaster=auto", "--ssh-option", "ControlPersist=60s"}
 		full = append(append([]string{a.Bin, args[0]}, ssh...), args[1:]...)
 	}
 	cmd := a.Command(ctx, full...)
-	cmd.Env = append(cmd.Env, "NO_COLOR=1")
+	// Nothing in this machine's ~/.cache: provision's own control
+	// directory goes into the admin's.
+	cmd.Env = append(cmd.Env, "NO_COLOR=1", "XDG_CACHE_HOME="+filepath.Join(a.Dir, "cache"))
 	return cmd
 }
 
