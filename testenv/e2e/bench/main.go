@@ -36,21 +36,11 @@ func (s *sample) row() string {
 	if len(s.d) == 0 {
 		return fmt.Sprintf("| %s | – | – | – | 0 | %s |", s.name, s.target)
 	}
-	d := slices.Clone(s.d)
-	slices.Sort(d)
-	med := d[len(d)/2]
-	if len(d)%2 == 0 {
-		med = (d[len(d)/2-1] + d[len(d)/2]) / 2
-	}
-	return fmt.Sprintf("| %s | %s | %s | %s | %d | %s |", s.name, ms(med), ms(d[0]), ms(d[len(d)-1]), len(d), s.target)
+	med, lo, hi := e2e.Stats(s.d)
+	return fmt.Sprintf("| %s | %s | %s | %s | %d | %s |", s.name, ms(med), ms(lo), ms(hi), len(s.d), s.target)
 }
 
-func ms(d time.Duration) string {
-	if d >= 10*time.Second {
-		return fmt.Sprintf("%.1f s", d.Seconds())
-	}
-	return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000)
-}
+func ms(d time.Duration) string { return e2e.Ms(d) }
 
 func main() {
 	runs := flag.Int("runs", 10, "runs of each timing (median of them)")
