@@ -29,7 +29,10 @@ func (o *options) targets(s *spec.Spec) ([]remote.Target, error) {
 	case o.all:
 		names = s.HostNames()
 	case s.Host(o.host) != nil && s.Host(o.host).SSH != nil:
-		if t := o.reach(s, o.host); !t.Local() {
+		// A block named for this machine (also by its short name, as
+		// without an ssh block) is converged here: the drift check on
+		// the host itself runs so.
+		if here, err := pickHost(s); err != nil || here != o.host {
 			names = []string{o.host}
 		}
 	}
