@@ -29,10 +29,7 @@ func (o *options) targets(s *spec.Spec) ([]remote.Target, error) {
 	case o.all:
 		names = s.HostNames()
 	case s.Host(o.host) != nil && s.Host(o.host).SSH != nil:
-		// A block named for this machine (also by its short name, as
-		// without an ssh block) is converged here: the drift check on
-		// the host itself runs so.
-		if here, err := pickHost(s); err != nil || here != o.host {
+		if !o.reach(s, o.host).Local() {
 			names = []string{o.host}
 		}
 	}
@@ -44,9 +41,6 @@ func (o *options) targets(s *spec.Spec) ([]remote.Target, error) {
 	slices.SortStableFunc(names, func(a, b string) int {
 		return boolInt(b == s.Deployment.JupyterHubHost) - boolInt(a == s.Deployment.JupyterHubHost)
 	})
-	if o.dockerHost != "" || o.bus != "" {
-		return nil, errors.New("--docker-host and --bus name the daemons of one host; with --all or an ssh block, every host uses its own")
-	}
 	var ts []remote.Target
 	for _, n := range names {
 		ts = append(ts, o.reach(s, n))
@@ -57,6 +51,14 @@ func (o *options) targets(s *spec.Spec) ([]remote.Target, error) {
 		}
 	}
 	return ts, nil
+}
+
+// forHost sets the host JSON lines name from here on; "" for lines about
+// the whole run.
+func (u *ui) forHost(host string) {
+	if j, ok := u.Renderer.(interface{ ForHost(string) }); ok {
+		j.ForHost(host)
+	}
 }
 
 func boolInt(b bool) int {
@@ -88,6 +90,9 @@ func (o *options) reach(s *spec.Spec, name string) remote.Target {
 // with the spec as this machine evaluated it: the hosts read nothing of
 // their own for file() and env().
 func (o *options) connect(src *spec.File, in spec.Inputs) (*remote.Runner, *remote.Request, error) {
+	if o.dockerHost != "" || o.bus != "" {
+		return nil, nil, errors.New("--docker-host and --bus name the daemons of one host; with --all, an ssh block or a plan of several hosts, every host uses its own")
+	}
 	snap, err := src.Snapshot(in)
 	if err != nil {
 		return nil, nil, err
@@ -208,6 +213,7 @@ func (o *options) planFleet(ctx context.Context, u *ui, src *spec.File, in spec.
 			saved = append(saved, out.Saved)
 		}
 	}
+	u.forHost("")
 	if len(failed) > 0 {
 		return u.fail(fmt.Errorf("no plan for %s", strings.Join(failed, ", ")))
 	}
@@ -273,6 +279,7 @@ func (o *options) applyFleet(ctx context.Context, u *ui, src *spec.File, in spec
 			}
 			runs[i].show(u, t)
 		}
+		u.forHost("")
 		return u.fail(fmt.Errorf("no host was changed, because of %s", strings.Join(failed, ", ")))
 	}
 	for i, t := range targets {
@@ -290,6 +297,7 @@ func (o *options) applyFleet(ctx context.Context, u *ui, src *spec.File, in spec
 				rest = append(rest, later.Host)
 			}
 			if len(rest) > 0 {
+				u.forHost("")
 				return u.fail(fmt.Errorf("apply stopped at %s; not applied: %s", t.Host, strings.Join(rest, ", ")))
 			}
 			return exitCode(exitError)

@@ -20,7 +20,8 @@ import (
 // exactly those changes: the Engine mounts the container's whole root file
 // system to answer, which takes a second for a real JupyterHub image and
 // would make every converged plan slow. Any other daemon (a remote one,
-// another storage driver, directories this machine cannot see) is asked.
+// another storage driver, directories this machine cannot see, an upper
+// directory with renamed directories or metadata-only copies) is asked.
 func layerChanges(ctx context.Context, cli *client.Client, ins container.InspectResponse) ([]container.FilesystemChange, error) {
 	if ins.GraphDriver.Name == "overlay2" {
 		if changes, ok := upperChanges(ins.GraphDriver.Data["UpperDir"], ins.GraphDriver.Data["LowerDir"]); ok {
@@ -30,41 +31,31 @@ func layerChanges(ctx context.Context, cli *client.Client, ins container.Inspect
 	return cli.ContainerDiff(ctx, ins.ID)
 }
 
+// errAsk makes upperChanges leave the answer to the Engine.
+var errAsk = errors.New("ask the Engine")
+
 // upperChanges reads an overlay upper directory: a whiteout (a 0/0
-// character device) is a deletion, an entry also in a lower directory a
+// character device) is a deletion, an entry the lower directories have a
 // modification, anything else an addition. ok is false when the
-// directories are not this machine's to read.
+// directories are not this machine's to read, or hold what only overlayfs
+// itself resolves (redirects, metadata-only copies).
 func upperChanges(upper, lower string) (changes []container.FilesystemChange, ok bool) {
 	if !filepath.IsAbs(upper) || lower == "" {
 		return nil, false
 	}
-	var lowers []string
+	var lowers []string // the image's layers, topmost first
 	for _, l := range strings.Split(lower, ":") {
 		if !filepath.IsAbs(l) {
 			return nil, false
 		}
 		lowers = append(lowers, l)
 	}
-	if st, err := os.Lstat(upper); err != nil || !st.IsDir() {
-		return nil, false
-	}
-	if st, err := os.Lstat(lowers[0]); err != nil || !st.IsDir() {
-		return nil, false
-	}
-	var opaque []string // directories that hide what the lower ones hold
-	inLower := func(rel string) bool {
-		for _, o := range opaque {
-			if strings.HasPrefix(rel, o+"/") {
-				return false
-			}
+	for _, d := range []string{upper, lowers[0]} {
+		if st, err := os.Lstat(d); err != nil || !st.IsDir() {
+			return nil, false
 		}
-		for _, l := range lowers {
-			if _, err := os.Lstat(filepath.Join(l, rel)); err == nil {
-				return true
-			}
-		}
-		return false
 	}
+	var opaque []string // upper directories that hide what the lower ones hold
 	// WalkDir never follows symbolic links: the container's own links
 	// are entries, not ways out of its layer.
 	err := filepath.WalkDir(upper, func(p string, d fs.DirEntry, err error) error {
@@ -75,14 +66,13 @@ func upperChanges(upper, lower string) (changes []container.FilesystemChange, ok
 		if err != nil || rel == "." {
 			return err
 		}
-		kind := container.ChangeAdd
-		if d.Type()&fs.ModeCharDevice != 0 {
-			var st unix.Stat_t
-			if err := unix.Lstat(p, &st); err == nil && st.Rdev == 0 {
-				kind = container.ChangeDelete
-			}
+		if hasXattr(p, "redirect") || hasXattr(p, "metacopy") {
+			return errAsk
 		}
-		if kind == container.ChangeAdd && inLower(rel) {
+		kind := container.ChangeAdd
+		if isWhiteout(p, d) {
+			kind = container.ChangeDelete
+		} else if !underAny(rel, opaque) && inLowers(lowers, rel) {
 			kind = container.ChangeModify
 		}
 		if d.IsDir() && kind == container.ChangeModify && isOpaque(p) {
@@ -99,24 +89,85 @@ func upperChanges(upper, lower string) (changes []container.FilesystemChange, ok
 	return changes, true
 }
 
-// hidden lists as deletions the entries of the lower directories' rel
-// that the opaque upper directory dir does not have.
+func underAny(rel string, dirs []string) bool {
+	for _, d := range dirs {
+		if strings.HasPrefix(rel, d+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// inLowers reports whether the image has rel, looked up as overlayfs
+// does: layer by layer from the top, never through a symbolic link (a
+// link in a layer is an entry there, not a way into this machine's
+// directories), stopping at a layer's whiteout, at a non-directory on the
+// way, and below a layer's opaque directory on the way.
+func inLowers(lowers []string, rel string) bool {
+	parts := strings.Split(filepath.ToSlash(rel), "/")
+	for _, l := range lowers {
+		p, stop := l, false
+		for i, part := range parts {
+			p = filepath.Join(p, part)
+			st, err := os.Lstat(p)
+			switch {
+			case err != nil:
+				if stop {
+					return false
+				}
+			case st.Mode()&fs.ModeCharDevice != 0 && isWhiteoutStat(p):
+				return false
+			case i == len(parts)-1:
+				return true
+			case !st.IsDir():
+				return false
+			default:
+				if isOpaque(p) {
+					stop = true // the layers below have nothing under it
+				}
+				continue
+			}
+			break
+		}
+		if stop {
+			return false
+		}
+	}
+	return false
+}
+
+// hidden lists as deletions the entries the image had in rel that the
+// opaque upper directory dir does not have.
 func hidden(dir, rel string, lowers []string) []container.FilesystemChange {
 	var out []container.FilesystemChange
 	seen := map[string]bool{}
 	for _, l := range lowers {
+		st, err := os.Lstat(filepath.Join(l, rel))
+		if err != nil || !st.IsDir() {
+			continue // never through a link, into this machine's directories
+		}
 		entries, _ := os.ReadDir(filepath.Join(l, rel))
 		for _, e := range entries {
-			if seen[e.Name()] {
+			name := filepath.Join(rel, e.Name())
+			if seen[name] {
 				continue
 			}
-			seen[e.Name()] = true
-			if _, err := os.Lstat(filepath.Join(dir, e.Name())); errors.Is(err, fs.ErrNotExist) {
-				out = append(out, container.FilesystemChange{Path: path.Join("/", filepath.ToSlash(rel), e.Name()), Kind: container.ChangeDelete})
+			seen[name] = true
+			if _, err := os.Lstat(filepath.Join(dir, e.Name())); errors.Is(err, fs.ErrNotExist) && inLowers(lowers, name) {
+				out = append(out, container.FilesystemChange{Path: path.Join("/", filepath.ToSlash(name)), Kind: container.ChangeDelete})
 			}
 		}
 	}
 	return out
+}
+
+func isWhiteout(p string, d fs.DirEntry) bool {
+	return d.Type()&fs.ModeCharDevice != 0 && isWhiteoutStat(p)
+}
+
+func isWhiteoutStat(p string) bool {
+	var st unix.Stat_t
+	return unix.Lstat(p, &st) == nil && st.Rdev == 0
 }
 
 // isOpaque reports whether overlayfs marked dir opaque: it was removed and
@@ -125,6 +176,16 @@ func isOpaque(dir string) bool {
 	b := make([]byte, 1)
 	for _, attr := range []string{"trusted.overlay.opaque", "user.overlay.opaque"} {
 		if n, err := unix.Lgetxattr(dir, attr, b); err == nil && n == 1 && b[0] == 'y' {
+			return true
+		}
+	}
+	return false
+}
+
+// hasXattr reports whether p carries overlayfs's attribute name.
+func hasXattr(p, name string) bool {
+	for _, ns := range []string{"trusted.overlay.", "user.overlay."} {
+		if _, err := unix.Lgetxattr(p, ns+name, nil); err == nil {
 			return true
 		}
 	}

@@ -75,6 +75,9 @@ type Runner struct {
 
 // NewRunner hashes the running binary, which hosts are given. Close it.
 func NewRunner(ssh *SSH) (*Runner, error) {
+	if runtime.GOOS != "linux" || machine(runtime.GOARCH) == "" {
+		return nil, fmt.Errorf("this provision is built for %s/%s; hosts run the Linux build: run provision from a Linux machine", runtime.GOOS, runtime.GOARCH)
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find provision's own binary: %w", err)
@@ -115,6 +118,9 @@ func (r *Runner) Run(ctx context.Context, t Target, req *Request, stdout io.Writ
 	}
 	if t.Local() {
 		cmd := exec.CommandContext(ctx, r.Self, Command)
+		// On Ctrl-C it stops as a local apply does (its own context is
+		// cancelled), rather than being killed between two steps.
+		cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 		var stderr bytes.Buffer
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(body), stdout, &stderr
 		err := cmd.Run()
@@ -143,9 +149,6 @@ func (r *Runner) Run(ctx context.Context, t Target, req *Request, stdout io.Writ
 }
 
 func (r *Runner) install(ctx context.Context, t Target) error {
-	if runtime.GOOS != "linux" || machine(runtime.GOARCH) == "" {
-		return fmt.Errorf("this provision is built for %s/%s; hosts run the Linux build: run provision from a Linux machine", runtime.GOOS, runtime.GOARCH)
-	}
 	code, err := r.SSH.Run(ctx, t, r.installScript(), io.NewSectionReader(r.bin, 0, r.size), io.Discard)
 	if err == nil && code != 0 {
 		err = fmt.Errorf("exit %d", code)
@@ -188,7 +191,7 @@ func (r *Runner) installScript() string {
 		fmt.Sprintf(`s=$(uname -s) m=$(uname -m); [ "$s" = Linux ] && [ "$m" = %s ] || { echo "the host is $s $m, this provision is built for Linux %s: install the package built for it" >&2; exit 1; }`, arch, arch),
 		`umask 022`,
 		fmt.Sprintf(`d=%s; mkdir -p "$d"`, BinDir),
-		`[ ! -L "$d" ] && [ "$(stat -c %u "$d")" = 0 ] || { echo "$d is not a directory of root" >&2; exit 1; }`,
+		`{ [ -L "$d" ] || [ "$(stat -c %u "$d")" -ne 0 ]; } && { echo "$d is not a directory of root" >&2; exit 1; }`,
 		`chmod 0755 "$d"`,
 		// Copies a killed install left behind.
 		`find "$d" -maxdepth 1 -name ".provision-*" -mmin +60 -exec rm -f {} +`,

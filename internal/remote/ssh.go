@@ -63,14 +63,16 @@ type SSH struct {
 // host keys checked against known_hosts, never accepted blindly. ssh takes
 // the first value it is given, and command-line options come before any
 // configuration file.
-// The others keep the session what provision needs: its command run, on
-// stdin and stdout, and ssh waiting for it.
-var enforced = []string{"BatchMode=yes", "StrictHostKeyChecking=yes",
-	"RemoteCommand=none", "ForkAfterAuthentication=no", "SessionType=default", "StdinNull=no", "PermitLocalCommand=no"}
+// The others keep the session provision's: its command, not one from a
+// config file. (Options that only OpenSSH 8.7 and later know, such as
+// ForkAfterAuthentication, are left out so that older clients work; a
+// session that runs something else answers no plan and fails anyway.)
+var enforced = []string{"BatchMode=yes", "StrictHostKeyChecking=yes", "RemoteCommand=none", "PermitLocalCommand=no"}
 
-// defaults are options the admin may override (with --ssh-option or a
-// config file): a host that does not answer, or a link that dies silently,
-// is an error within a minute, not a hang.
+// defaults are options the admin may override with --ssh-option (which
+// comes first; a config file cannot, as ssh takes the first value): a host
+// that does not answer, or a link that dies silently, is an error within a
+// minute, not a hang.
 var defaults = []string{"ConnectTimeout=30", "ServerAliveInterval=15", "ServerAliveCountMax=4"}
 
 // CheckOption refuses an -o option that would weaken what provision
