@@ -100,9 +100,6 @@ func NewRunner(ssh *SSH) (*Runner, error) {
 // Close releases the binary.
 func (r *Runner) Close() error { return r.bin.Close() }
 
-// Sum is the SHA-256 of the binary hosts run.
-func (r *Runner) Sum() string { return r.sum }
-
 // missing is the exit status of the run script when the host lacks this
 // binary (or holds a copy that does not match its hash).
 const missing = 113
