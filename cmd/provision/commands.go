@@ -116,29 +116,32 @@ func (o *options) load(u *ui, arg string) (*spec.File, *engine.Saved, spec.Input
 	var saved *engine.Saved
 	var snap spec.Snapshot
 	filename := arg
-	if sa, ok, err := engine.ReadSavedAll(b); ok || err != nil {
-		if err == nil {
-			err = json.Unmarshal(sa.Source, &snap)
-		}
-		if err != nil {
-			return nil, nil, in, u.fail(fmt.Errorf("%s: %w", arg, err))
-		}
-		if len(o.vars)+len(o.varFiles) > 0 || o.host != "" || o.all {
-			return nil, nil, in, u.fail(fmt.Errorf("%s is a saved plan of several hosts: it carries its variables and hosts; -var, -var-file, --host and --all apply to spec files only", arg))
-		}
-		o.savedAll = sa
-		b, filename, in = snap.Spec, snap.Filename, snap.Inputs
-	} else if engine.IsSaved(b) {
+	// A saved plan, of one host or several, carries its spec and inputs.
+	var source json.RawMessage
+	sa, several, err := engine.ReadSavedAll(b)
+	switch {
+	case err != nil:
+	case several:
+		o.savedAll, source = sa, sa.Source
+	case engine.IsSaved(b):
 		if saved, err = engine.ReadSaved(b); err == nil {
-			err = json.Unmarshal(saved.Source, &snap)
+			source = saved.Source
 		}
-		if err != nil {
-			return nil, nil, in, u.fail(fmt.Errorf("%s: %w", arg, err))
+	}
+	if err == nil && source != nil {
+		err = json.Unmarshal(source, &snap)
+	}
+	if err != nil {
+		return nil, nil, in, u.fail(fmt.Errorf("%s: %w", arg, err))
+	}
+	if source != nil {
+		if len(o.vars)+len(o.varFiles) > 0 || o.host != "" || o.all {
+			return nil, nil, in, u.fail(fmt.Errorf("%s is a saved plan: it carries its variables and hosts; -var, -var-file, --host and --all apply to spec files only", arg))
 		}
-		if len(o.vars)+len(o.varFiles) > 0 || o.host != "" {
-			return nil, nil, in, u.fail(fmt.Errorf("%s is a saved plan: it carries its variables and host; -var, -var-file and --host apply to spec files only", arg))
+		b, filename, in = snap.Spec, snap.Filename, snap.Inputs
+		if saved != nil {
+			o.host = saved.Host
 		}
-		b, filename, in, o.host = snap.Spec, snap.Filename, snap.Inputs, saved.Host
 	}
 	src, diags := spec.Decode(filename, b, in)
 	u.diagnostics(src, diags)
@@ -147,7 +150,7 @@ func (o *options) load(u *ui, arg string) (*spec.File, *engine.Saved, spec.Input
 	}
 	// A saved plan is applied as reviewed: what file() and env() read then
 	// must read the same now.
-	if changed := snap.Reads.Changed(src.Reads); (saved != nil || o.savedAll != nil) && len(changed) > 0 {
+	if changed := snap.Reads.Changed(src.Reads); source != nil && len(changed) > 0 {
 		return nil, nil, in, u.fail(fmt.Errorf("the plan in %s was made from other inputs, so it is not applied:\n  %s\nRun plan again", arg, strings.Join(changed, "\n  ")))
 	}
 	if o.savedAll != nil {

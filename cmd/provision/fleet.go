@@ -310,7 +310,6 @@ func (o *options) applyFleet(ctx context.Context, u *ui, src *spec.File, in spec
 func (o *options) applyHost(ctx context.Context, r *remote.Runner, u *ui, t remote.Target, rq *remote.Request) error {
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
-	run := &hostRun{}
 	var out render.Outcome
 	var replayErr error
 	go func() {
@@ -318,12 +317,12 @@ func (o *options) applyHost(ctx context.Context, r *remote.Runner, u *ui, t remo
 		out, replayErr = render.Replay(pr, t.Host, u.Renderer)
 		io.Copy(io.Discard, pr) // let the host finish writing
 	}()
-	run.code, run.err = r.Run(ctx, t, rq, pw, u.Note)
+	code, runErr := r.Run(ctx, t, rq, pw, u.Note)
 	pw.Close()
 	<-done
-	err := verdict(t, run.code, run.err, out, replayErr)
-	if err == nil && run.code != exitOK {
-		err = fmt.Errorf("host %s: provision exited with %d", t, run.code)
+	err := verdict(t, code, runErr, out, replayErr)
+	if err == nil && code != exitOK {
+		err = fmt.Errorf("host %s: provision exited with %d", t, code)
 	}
 	if err != nil && err != errReported {
 		u.Error(err)

@@ -97,7 +97,7 @@ func SaveAll(path string, source any, hosts []*Saved) error {
 // ReadSavedAll decodes the plans of several hosts; ok is false when b is
 // not such a file (it may still be a one-host plan).
 func ReadSavedAll(b []byte) (sa *SavedAll, ok bool, err error) {
-	if !bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) || !bytes.Contains(b, []byte(plansMagic)) {
+	if !looksLike(b, plansMagic) {
 		return nil, false, nil
 	}
 	sa = &SavedAll{}
@@ -122,8 +122,11 @@ func (sp *Saved) Plan() *Plan {
 }
 
 // IsSaved reports whether b is a saved plan rather than a spec.
-func IsSaved(b []byte) bool {
-	return bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) && bytes.Contains(b, []byte(planMagic))
+func IsSaved(b []byte) bool { return looksLike(b, planMagic) }
+
+// looksLike reports whether b is a JSON object that names format.
+func looksLike(b []byte, format string) bool {
+	return bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) && bytes.Contains(b, []byte(format))
 }
 
 // ReadSaved decodes a saved plan.

@@ -123,7 +123,7 @@ func TestReplayHostile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r, w, _ := os.Pipe() // a terminal-like writer: bars are drawn
 			text := NewText(w, w, true)
-			o, err := Replay(strings.NewReader(tt.lines+"\n"), "h", text)
+			_, err := Replay(strings.NewReader(tt.lines+"\n"), "h", text)
 			w.Close()
 			got, _ := io.ReadAll(r)
 			if (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) {
@@ -132,7 +132,6 @@ func TestReplayHostile(t *testing.T) {
 			if !strings.Contains(string(got), tt.want) || strings.Contains(string(got), "\x1b]") {
 				t.Errorf("output %q, want %q", got, tt.want)
 			}
-			_ = o
 		})
 	}
 }

@@ -26,16 +26,12 @@ type Admin struct {
 // servers with the admin's key, and trusts the host keys of those named
 // in trust (all when nil). Call Close.
 func (w *World) NewAdmin(ctx context.Context, user, dir, bin string, trust []string) (*Admin, error) {
-	m := w.Users[user]
-	if m == nil {
-		return nil, fmt.Errorf("the world has no user namespace %q", user)
-	}
-	a, err := sshadmin.New(ctx, dir, m)
+	a, err := w.workstation(ctx, user, dir)
 	if err != nil {
 		return nil, err
 	}
 	adm := &Admin{Admin: a, Bin: bin, Dir: dir, HostKeys: map[string]string{}}
-	for name, h := range map[string]Host{WorldHub: w.Hub, WorldOpenBIS: w.OpenBIS} {
+	for name, h := range w.servers() {
 		key, err := h.EnableSSH(ctx, a.AuthorizedKey())
 		if err != nil {
 			a.Close()
@@ -88,16 +84,12 @@ func (a *Admin) ProvisionCommand(ctx context.Context, args ...string) *exec.Cmd 
 // user, trusted by the same servers (its key is added to theirs) and
 // trusting the same host keys.
 func (a *Admin) Another(ctx context.Context, w *World, user, dir string) (*Admin, error) {
-	m := w.Users[user]
-	if m == nil {
-		return nil, fmt.Errorf("the world has no user namespace %q", user)
-	}
-	sa, err := sshadmin.New(ctx, dir, m)
+	sa, err := w.workstation(ctx, user, dir)
 	if err != nil {
 		return nil, err
 	}
 	b := &Admin{Admin: sa, Bin: a.Bin, Dir: dir, HostKeys: a.HostKeys}
-	for name, h := range map[string]Host{WorldHub: w.Hub, WorldOpenBIS: w.OpenBIS} {
+	for name, h := range w.servers() {
 		keys, err := h.ReadFile("/root/.ssh/authorized_keys")
 		if err == nil {
 			err = h.WriteFile("/root/.ssh/authorized_keys", append([]byte(keys), sa.AuthorizedKey()...), 0o600)
@@ -111,4 +103,18 @@ func (a *Admin) Another(ctx context.Context, w *World, user, dir string) (*Admin
 		}
 	}
 	return b, nil
+}
+
+// workstation is an SSH client set up in dir, in the user namespace user.
+func (w *World) workstation(ctx context.Context, user, dir string) (*sshadmin.Admin, error) {
+	m := w.Users[user]
+	if m == nil {
+		return nil, fmt.Errorf("the world has no user namespace %q", user)
+	}
+	return sshadmin.New(ctx, dir, m)
+}
+
+// servers are the world's two servers by host name.
+func (w *World) servers() map[string]Host {
+	return map[string]Host{WorldHub: w.Hub, WorldOpenBIS: w.OpenBIS}
 }

@@ -499,38 +499,35 @@ func (b *bench) expected(ctx context.Context) (map[string]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read what provision wrote on the JupyterHub host: %w", err)
 	}
-	r, err := b.w.Hub.Run(ctx, "firewall-cmd", "--zone=public", "--list-rich-rules")
-	if err == nil && r.Code != 0 {
-		err = errors.New(r.String())
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read the firewall's rich rules: %w", err)
-	}
-	var rules []string
-	for _, l := range strings.Split(r.Stdout, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			rules = append(rules, l)
+	// lines is what a firewall-cmd listing prints, a line each.
+	lines := func(what string, args ...string) ([]string, error) {
+		r, err := b.w.Hub.Run(ctx, append([]string{"firewall-cmd"}, args...)...)
+		if err == nil && r.Code != 0 {
+			err = errors.New(r.String())
 		}
+		if err != nil {
+			return nil, fmt.Errorf("read the firewall's %s: %w", what, err)
+		}
+		var out []string
+		for _, l := range strings.Split(r.Stdout, "\n") {
+			if l = strings.TrimSpace(l); l != "" {
+				out = append(out, l)
+			}
+		}
+		return out, nil
+	}
+	rules, err := lines("rich rules", "--zone=public", "--list-rich-rules")
+	if err != nil {
+		return nil, err
 	}
 	if len(rules) == 0 {
 		return nil, errors.New("the converged JupyterHub host has no rich rules in zone public")
 	}
 	v["rich_rules"] = rules
-	r, err = b.w.Hub.Run(ctx, "firewall-cmd", "--direct", "--get-all-rules")
-	if err == nil && r.Code != 0 {
-		err = errors.New(r.String())
+	// firewall-cmd prints direct rules shell-quoted, as --query-rule takes them.
+	if v["direct_rules"], err = lines("direct rules", "--direct", "--get-all-rules"); err != nil {
+		return nil, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read the firewall's direct rules: %w", err)
-	}
-	// firewall-cmd prints them shell-quoted, as --query-rule takes them.
-	var direct []string
-	for _, l := range strings.Split(r.Stdout, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			direct = append(direct, l)
-		}
-	}
-	v["direct_rules"] = direct
 
 	profile, err := b.w.OpenBIS.ReadFile(e2e.ELNRoot + "/etc/InstanceProfile.js")
 	if err != nil {
